@@ -1,0 +1,187 @@
+//! The edgefn JS engine: a Javy plugin (QuickJS) built as a Wasm component
+//! against `wit/edgefn.wit`.
+//!
+//! Life cycle of one engine image:
+//! 1. `initialize-runtime` runs once under Wizer at build time: it creates the
+//!    QuickJS runtime and evaluates the Web API layer (`sdk-js/runtime`), so
+//!    every instance starts from that snapshot.
+//! 2. `compiler.compile` turns a function's source into bytecode at deploy time.
+//! 3. `handler.handle` runs in a fresh instance per request: it loads the
+//!    bytecode, calls the module's `fetch`, and drives the event loop.
+
+// The runtime lives in a `static` because a component instance is single
+// threaded and its state must survive the Wizer snapshot.
+#![allow(static_mut_refs)]
+
+mod failure;
+mod native;
+
+use exports::edgefn::function::{compiler, handler};
+use edgefn::function::types::{CompileError, Failure, FailureKind, Invocation, Request, Response};
+use javy::quickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, context::EvalOptions, prelude::*};
+use javy::Runtime;
+
+wit_bindgen::generate!({
+    world: "function",
+    path: "../../wit",
+    generate_all,
+});
+
+/// The module name QuickJS records in stack traces; `failure` looks for it to
+/// turn a stack into the line and column of the author's source.
+pub(crate) const FUNCTION_MODULE_NAME: &str = "function.mjs";
+
+/// The Web API layer (`sdk-js/runtime`), evaluated once at pre-initialization,
+/// in this order. Each file is a function `(native, global, internal)`.
+const RUNTIME_SECTIONS: [(&str, &str); 7] = [
+    ("encoding.js", include_str!("../../runtime/encoding.js")),
+    ("url.js", include_str!("../../runtime/url.js")),
+    ("clone.js", include_str!("../../runtime/clone.js")),
+    ("console.js", include_str!("../../runtime/console.js")),
+    ("timers.js", include_str!("../../runtime/timers.js")),
+    ("fetch-api.js", include_str!("../../runtime/fetch-api.js")),
+    ("dispatch.js", include_str!("../../runtime/dispatch.js")),
+];
+
+/// QuickJS runs its cycle collector when allocations cross this many bytes.
+/// Javy's default never collects; a function that churns garbage would then hit
+/// the host's memory limit instead of reclaiming memory.
+const GC_THRESHOLD_BYTES: usize = 4 * 1024 * 1024;
+
+struct Engine {
+    runtime: Runtime,
+    /// `dispatch(handler, request, env, ctx)` from runtime.js.
+    dispatch: Persistent<Function<'static>>,
+    /// `runTimers()` from runtime.js: fires due timers, false if none pending.
+    run_timers: Persistent<Function<'static>>,
+}
+
+static mut ENGINE: Option<Engine> = None;
+
+fn engine() -> &'static Engine {
+    // SAFETY: single-threaded component instance; written only by `initialize`.
+    unsafe { ENGINE.as_ref() }.expect("the engine image was not pre-initialized with Wizer")
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn initialize_runtime() {
+        let mut config = javy::Config::default();
+        config.gc_threshold(GC_THRESHOLD_BYTES);
+        let runtime = Runtime::new(config).expect("QuickJS runtime");
+        let (dispatch, run_timers) = runtime.context().with(|ctx| {
+            let native = native::object(&ctx).expect("native bindings");
+            let internal = Object::new(ctx.clone()).expect("internal object");
+            for (name, source) in RUNTIME_SECTIONS {
+                let mut options = EvalOptions::default();
+                options.filename = Some(format!("edgefn:runtime/{name}"));
+                let section: Function = ctx
+                    .eval_with_options(source, options)
+                    .unwrap_or_else(|e| panic!("{name}: {}", failure::describe(&ctx, e)));
+                section
+                    .call::<_, ()>((native.clone(), ctx.globals(), internal.clone()))
+                    .unwrap_or_else(|e| panic!("{name}: {}", failure::describe(&ctx, e)));
+            }
+            let dispatch: Function = internal.get("dispatch").expect("dispatch.js defines dispatch");
+            let run_timers: Function = internal.get("runTimers").expect("timers.js defines runTimers");
+            (Persistent::save(&ctx, dispatch), Persistent::save(&ctx, run_timers))
+        });
+        // SAFETY: runs once, before any other export, in a single thread.
+        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_timers }) };
+    }
+}
+
+impl compiler::Guest for Component {
+    fn compile(source: String) -> Result<Vec<u8>, CompileError> {
+        let engine = engine();
+        engine.runtime.context().with(|ctx| {
+            let declared = Module::declare(ctx.clone(), FUNCTION_MODULE_NAME, source)
+                .map_err(|e| failure::compile_error(&ctx, e))?;
+            // Stack traces keep line and column; the source text itself is dropped.
+            let bytecode = declared
+                .write(javy::quickjs::WriteOptions { strip_source: true, ..Default::default() })
+                .map_err(|e| failure::compile_error(&ctx, e))?;
+            // Evaluate the module once here, so that a missing import, a throw at
+            // top level or a default export without `fetch` fails the deploy
+            // instead of every request.
+            let (module, evaluated) = declared.eval().map_err(|e| failure::compile_error(&ctx, e))?;
+            drive::<()>(&ctx, engine, evaluated).map_err(CompileError::from)?;
+            fetch_handler(&ctx, &module).map_err(CompileError::from)?;
+            Ok(bytecode)
+        })
+    }
+}
+
+impl handler::Guest for Component {
+    fn handle(bytecode: Vec<u8>, request: Request, invocation: Invocation) -> Result<Response, Failure> {
+        let engine = engine();
+        native::reset_clock();
+        engine.runtime.context().with(|ctx| {
+            // SAFETY: the host only hands us bytecode this engine build produced,
+            // checked against its content hash before every load.
+            let declared = unsafe { Module::load(ctx.clone(), &bytecode) }
+                .map_err(|e| failure::from_js(&ctx, e, FailureKind::InvalidModule))?;
+            let (module, evaluated) = declared
+                .eval()
+                .map_err(|e| failure::from_js(&ctx, e, FailureKind::UncaughtException))?;
+            drive::<()>(&ctx, engine, evaluated)?;
+            let handler = fetch_handler(&ctx, &module)?;
+
+            let dispatch = engine.dispatch.clone().restore(&ctx).map_err(|e| failure::internal(&ctx, e))?;
+            let pending: Promise = dispatch
+                .call((
+                    handler,
+                    native::request_object(&ctx, request)?,
+                    Object::new(ctx.clone()).map_err(|e| failure::internal(&ctx, e))?,
+                    native::invocation_object(&ctx, invocation)?,
+                ))
+                .map_err(|e| failure::from_js(&ctx, e, FailureKind::UncaughtException))?;
+            let result: Object = drive(&ctx, engine, pending)?;
+            native::response_from(&ctx, result)
+        })
+    }
+}
+
+/// Runs the job queue and the timers until `promise` settles.
+fn drive<'js, T: FromJs<'js>>(ctx: &Ctx<'js>, engine: &Engine, promise: Promise<'js>) -> Result<T, Failure> {
+    let run_timers = engine.run_timers.clone().restore(ctx).map_err(|e| failure::internal(ctx, e))?;
+    loop {
+        match promise.finish::<T>() {
+            Ok(value) => return Ok(value),
+            Err(javy::quickjs::Error::WouldBlock) => {
+                let fired: bool = run_timers
+                    .call(())
+                    .map_err(|e| failure::from_js(ctx, e, FailureKind::UncaughtException))?;
+                if !fired {
+                    return Err(failure::never_settled());
+                }
+            }
+            Err(e) => return Err(failure::from_js(ctx, e, FailureKind::UncaughtException)),
+        }
+    }
+}
+
+/// The module's default export, checked to be `{ fetch(request, env, ctx) }`.
+fn fetch_handler<'js>(ctx: &Ctx<'js>, module: &Module<'js, javy::quickjs::module::Evaluated>) -> Result<Value<'js>, Failure> {
+    let namespace = module.namespace().map_err(|e| failure::internal(ctx, e))?;
+    let default: Value = namespace.get("default").map_err(|e| failure::internal(ctx, e))?;
+    let found = match default.as_object() {
+        Some(object) if !default.is_function() => {
+            let fetch: Value = object.get("fetch").map_err(|e| failure::internal(ctx, e))?;
+            if fetch.is_function() {
+                return Ok(default);
+            }
+            "an object without a fetch method"
+        }
+        _ if default.is_undefined() => "no default export",
+        _ if default.is_function() => "a function",
+        _ => "a value that is not an object",
+    };
+    Err(failure::invalid_module(format!(
+        "the module's default export must be an object with a fetch(request, env, ctx) method, \
+         like `export default {{ async fetch(request) {{ ... }} }}`; found {found}"
+    )))
+}
+
+export!(Component);

@@ -1,0 +1,188 @@
+//! What the Web API layer (`sdk-js/runtime/runtime.js`) gets from Rust: the
+//! `native` object of its install function, and the conversions between WIT
+//! records and the plain JS objects `dispatch` takes and returns.
+
+use crate::edgefn::function::console::{self, Level};
+use crate::edgefn::function::types::{Failure, Invocation, Request, Response};
+use crate::failure;
+use javy::quickjs::{
+    Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
+    TypedArray, Value, function::Opt,
+};
+use std::time::{Duration, Instant};
+
+/// Origin of `native.now()`; reset per invocation so a value captured in the
+/// Wizer snapshot never leaks into a request.
+static mut CLOCK_ORIGIN: Option<Instant> = None;
+
+pub fn reset_clock() {
+    // SAFETY: single-threaded component instance.
+    unsafe { CLOCK_ORIGIN = Some(Instant::now()) };
+}
+
+fn lossy_string<'js>(ctx: &Ctx<'js>, value: JsString<'js>) -> String {
+    match value.to_string() {
+        Ok(s) => s,
+        Err(e) => javy::to_string_lossy(ctx, &value, e),
+    }
+}
+
+fn bytes_of<'a>(value: &'a Value<'_>) -> Option<&'a [u8]> {
+    value.as_object()?.as_typed_array::<u8>()?.as_bytes()
+}
+
+pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
+    let native = Object::new(ctx.clone())?;
+    native.set(
+        "log",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, level: JsString<'js>, text: JsString<'js>| {
+            let level = match lossy_string(&ctx, level).as_str() {
+                "debug" => Level::Debug,
+                "info" => Level::Info,
+                "warn" => Level::Warn,
+                "error" => Level::Error,
+                _ => Level::Log,
+            };
+            console::log(level, &lossy_string(&ctx, text));
+        })?,
+    )?;
+    native.set(
+        "parseURL",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, input: JsString<'js>, base: Opt<JsString<'js>>| {
+            parse_url(&ctx, &lossy_string(&ctx, input), base.0.map(|b| lossy_string(&ctx, b)))
+        })?,
+    )?;
+    native.set(
+        "encodeUtf8",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| {
+            TypedArray::<u8>::new(ctx.clone(), lossy_string(&ctx, text).into_bytes())
+        })?,
+    )?;
+    native.set(
+        "decodeUtf8",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: Value<'js>, fatal: Opt<bool>| -> JsResult<String> {
+            let Some(bytes) = bytes_of(&bytes) else {
+                return Err(Exception::throw_type(&ctx, "decodeUtf8 expects a Uint8Array"));
+            };
+            if fatal.0.unwrap_or(false) {
+                std::str::from_utf8(bytes)
+                    .map(str::to_owned)
+                    .map_err(|_| Exception::throw_type(&ctx, "The encoded data was not valid UTF-8"))
+            } else {
+                Ok(String::from_utf8_lossy(bytes).into_owned())
+            }
+        })?,
+    )?;
+    native.set(
+        "now",
+        Function::new(ctx.clone(), || {
+            // SAFETY: single-threaded component instance.
+            let origin = unsafe { *CLOCK_ORIGIN.get_or_insert_with(Instant::now) };
+            origin.elapsed().as_secs_f64() * 1000.0
+        })?,
+    )?;
+    native.set(
+        "sleep",
+        Function::new(ctx.clone(), |ms: f64| {
+            if ms.is_finite() && ms > 0.0 {
+                // A host call: the host's wall-clock deadline still cuts it short.
+                std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+            }
+        })?,
+    )?;
+    Ok(native)
+}
+
+/// WHATWG URL parsing with the `url` crate; `null` for an invalid URL.
+fn parse_url<'js>(ctx: &Ctx<'js>, input: &str, base: Option<String>) -> JsResult<Value<'js>> {
+    let base = match base.map(|b| url::Url::parse(&b)) {
+        Some(Ok(base)) => Some(base),
+        Some(Err(_)) => return Ok(Value::new_null(ctx.clone())),
+        None => None,
+    };
+    let Ok(parsed) = url::Url::options().base_url(base.as_ref()).parse(input) else {
+        return Ok(Value::new_null(ctx.clone()));
+    };
+    let fields = Object::new(ctx.clone())?;
+    use url::quirks;
+    fields.set("href", quirks::href(&parsed))?;
+    fields.set("protocol", quirks::protocol(&parsed))?;
+    fields.set("username", quirks::username(&parsed))?;
+    fields.set("password", quirks::password(&parsed))?;
+    fields.set("hostname", quirks::hostname(&parsed))?;
+    fields.set("port", quirks::port(&parsed))?;
+    fields.set("pathname", quirks::pathname(&parsed))?;
+    fields.set("search", quirks::search(&parsed))?;
+    fields.set("hash", quirks::hash(&parsed))?;
+    Ok(fields.into_value())
+}
+
+fn pairs<'js>(ctx: &Ctx<'js>, headers: Vec<(String, String)>) -> JsResult<Array<'js>> {
+    let array = Array::new(ctx.clone())?;
+    for (i, (name, value)) in headers.into_iter().enumerate() {
+        let pair = Array::new(ctx.clone())?;
+        pair.set(0, name)?;
+        pair.set(1, value)?;
+        array.set(i, pair)?;
+    }
+    Ok(array)
+}
+
+fn plumbing<T>(ctx: &Ctx<'_>, result: JsResult<T>) -> Result<T, Failure> {
+    result.map_err(|e| failure::internal(ctx, e))
+}
+
+pub fn request_object<'js>(ctx: &Ctx<'js>, request: Request) -> Result<Object<'js>, Failure> {
+    plumbing(ctx, (|| {
+        let object = Object::new(ctx.clone())?;
+        object.set("method", request.method)?;
+        object.set("url", request.url)?;
+        object.set("headers", pairs(ctx, request.headers)?)?;
+        object.set("body", TypedArray::<u8>::new(ctx.clone(), request.body)?)?;
+        Ok(object)
+    })())
+}
+
+pub fn invocation_object<'js>(ctx: &Ctx<'js>, invocation: Invocation) -> Result<Object<'js>, Failure> {
+    plumbing(ctx, (|| {
+        let object = Object::new(ctx.clone())?;
+        object.set("invocationId", invocation.id)?;
+        object.set("functionName", invocation.function_name)?;
+        object.set("version", invocation.version)?;
+        let caller = match invocation.caller {
+            None => Value::new_null(ctx.clone()),
+            Some(caller) => {
+                let object = Object::new(ctx.clone())?;
+                object.set("id", caller.id)?;
+                object.set("email", caller.email)?;
+                object.set("role", caller.role)?;
+                object.set("groups", caller.groups)?;
+                let metadata: Value = ctx.json_parse(caller.metadata_json)?;
+                object.set("metadata", metadata)?;
+                object.into_value()
+            }
+        };
+        object.set("caller", caller)?;
+        Ok(object)
+    })())
+}
+
+/// Reads `{ status, headers: [[name, value]], body: Uint8Array }` from dispatch.
+pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Response, Failure> {
+    plumbing(ctx, (|| {
+        let status: u16 = result.get("status")?;
+        let mut headers = Vec::new();
+        let list: Array = result.get("headers")?;
+        for pair in list.iter::<Array>() {
+            let pair = pair?;
+            headers.push((pair.get::<String>(0)?, pair.get::<String>(1)?));
+        }
+        let body: Value = result.get("body")?;
+        let body = match bytes_of(&body) {
+            Some(bytes) => bytes.to_vec(),
+            None if body.is_null() || body.is_undefined() => Vec::new(),
+            None => return Err(JsError::new_from_js("value", "Uint8Array")),
+        };
+        Ok(Response { status, headers, body })
+    })())
+}

@@ -1,0 +1,364 @@
+// The Fetch standard's Headers, Request and Response, with fully buffered
+// bodies: the host hands the function the whole request body and takes the
+// whole response body, so there are no streams (`body` is null).
+(function (native, global, internal) {
+  "use strict";
+
+  const { URL, URLSearchParams } = internal;
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+  function headerName(name) {
+    const text = String(name);
+    if (!TOKEN.test(text)) throw new TypeError(`Invalid header name: ${JSON.stringify(text)}`);
+    return text.toLowerCase();
+  }
+
+  function headerValue(value) {
+    const text = String(value).replace(HTTP_WHITESPACE, "");
+    if (/[\0\r\n]/.test(text)) throw new TypeError(`Invalid header value: ${JSON.stringify(text)}`);
+    return text;
+  }
+
+  // ---- Headers -----------------------------------------------------------
+
+  class Headers {
+    #map = new Map(); // lower-case name -> [values]
+    #immutable = false;
+
+    constructor(init) {
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) {
+        for (const [name, values] of init.#map) this.#map.set(name, values.slice());
+      } else if (typeof init === "object" && typeof init[Symbol.iterator] === "function") {
+        for (const pair of init) {
+          const entry = [...pair];
+          if (entry.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
+          this.append(entry[0], entry[1]);
+        }
+      } else if (typeof init === "object") {
+        for (const name of Object.keys(init)) this.append(name, init[name]);
+      } else {
+        throw new TypeError("Headers: expected a Headers object, an array of [name, value] pairs, or a record");
+      }
+    }
+
+    #mutable() {
+      if (this.#immutable) throw new TypeError("These headers are immutable");
+    }
+
+    append(name, value) {
+      this.#mutable();
+      const key = headerName(name);
+      const text = headerValue(value);
+      const values = this.#map.get(key);
+      if (values) values.push(text);
+      else this.#map.set(key, [text]);
+    }
+
+    set(name, value) {
+      this.#mutable();
+      this.#map.set(headerName(name), [headerValue(value)]);
+    }
+
+    delete(name) {
+      this.#mutable();
+      this.#map.delete(headerName(name));
+    }
+
+    get(name) {
+      const values = this.#map.get(headerName(name));
+      return values ? values.join(", ") : null;
+    }
+
+    has(name) {
+      return this.#map.has(headerName(name));
+    }
+
+    getSetCookie() {
+      return (this.#map.get("set-cookie") || []).slice();
+    }
+
+    // Sorted by name; values combined, except set-cookie which never combines.
+    *entries() {
+      for (const name of [...this.#map.keys()].sort()) {
+        const values = this.#map.get(name);
+        if (!values) continue;
+        if (name === "set-cookie") for (const value of values) yield [name, value];
+        else yield [name, values.join(", ")];
+      }
+    }
+
+    *keys() {
+      for (const [name] of this.entries()) yield name;
+    }
+
+    *values() {
+      for (const [, value] of this.entries()) yield value;
+    }
+
+    forEach(callback, thisArg) {
+      for (const [name, value] of this.entries()) callback.call(thisArg, value, name, this);
+    }
+
+    [Symbol.iterator]() {
+      return this.entries();
+    }
+
+    get [Symbol.toStringTag]() {
+      return "Headers";
+    }
+
+    static {
+      // Trusted construction from the host's (already valid) pairs.
+      internal.headersFromPairs = (pairs, immutable) => {
+        const headers = new Headers();
+        for (const [name, value] of pairs) {
+          const values = headers.#map.get(name);
+          if (values) values.push(value);
+          else headers.#map.set(name, [value]);
+        }
+        headers.#immutable = immutable;
+        return headers;
+      };
+      internal.freezeHeaders = (headers) => {
+        headers.#immutable = true;
+        return headers;
+      };
+    }
+  }
+
+  // ---- Bodies --------------------------------------------------------------
+
+  const EMPTY = new Uint8Array(0);
+
+  /** Returns [bytes or null, default content type or null]. */
+  function extractBody(body) {
+    if (body === undefined || body === null) return [null, null];
+    if (typeof body === "string") return [native.encodeUtf8(body), "text/plain;charset=UTF-8"];
+    if (body instanceof ArrayBuffer) return [new Uint8Array(body.slice(0)), null];
+    if (ArrayBuffer.isView(body)) {
+      return [new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), null];
+    }
+    if (body instanceof URLSearchParams) {
+      return [native.encodeUtf8(body.toString()), "application/x-www-form-urlencoded;charset=UTF-8"];
+    }
+    if (typeof body === "object" && typeof body.getReader === "function") {
+      throw new TypeError("edgefn does not support stream bodies; pass a string, ArrayBuffer, typed array or URLSearchParams");
+    }
+    return [native.encodeUtf8(String(body)), "text/plain;charset=UTF-8"];
+  }
+
+  // Shared by Request and Response. `state` is { bytes, used }.
+  function consume(state) {
+    if (state.used) throw new TypeError("Body has already been used: a body can be read only once (use clone() to read it twice)");
+    if (state.bytes === null) return EMPTY;
+    state.used = true;
+    return state.bytes;
+  }
+
+  function bodyMethods(Class, stateOf) {
+    Object.assign(Class.prototype, {
+      async text() {
+        return native.decodeUtf8(consume(stateOf(this)), false);
+      },
+      async json() {
+        return JSON.parse(native.decodeUtf8(consume(stateOf(this)), false));
+      },
+      async arrayBuffer() {
+        const bytes = consume(stateOf(this));
+        return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      },
+      async bytes() {
+        return consume(stateOf(this)).slice();
+      },
+    });
+    Object.defineProperties(Class.prototype, {
+      bodyUsed: { get() { return stateOf(this).used; }, configurable: true },
+      // Bodies are buffered; there is no ReadableStream in edgefn.
+      body: { get() { return null; }, configurable: true },
+    });
+  }
+
+  // ---- Request ---------------------------------------------------------------
+
+  const STANDARD_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+  const FORBIDDEN_METHODS = ["CONNECT", "TRACE", "TRACK"];
+  const REDIRECT_MODES = ["follow", "error", "manual"];
+
+  function normalizeMethod(method) {
+    const text = String(method);
+    if (!TOKEN.test(text)) throw new TypeError(`Invalid HTTP method: ${JSON.stringify(text)}`);
+    const upper = text.toUpperCase();
+    if (FORBIDDEN_METHODS.includes(upper)) throw new TypeError(`The HTTP method ${upper} is not allowed`);
+    // PATCH is upper-cased too: nobody means "patch" as a distinct method.
+    return STANDARD_METHODS.includes(upper) ? upper : text;
+  }
+
+  const requestState = new WeakMap();
+
+  class Request {
+    #url;
+    #method;
+    #headers;
+    #redirect;
+    #signal;
+
+    constructor(input, init = {}) {
+      let inherited = null;
+      if (input instanceof Request) {
+        inherited = input;
+        this.#url = input.url;
+        this.#method = input.method;
+        this.#headers = new Headers(input.headers);
+        this.#redirect = input.redirect;
+        this.#signal = input.signal;
+      } else {
+        const parsed = URL.parse(String(input));
+        if (!parsed) throw new TypeError(`Invalid URL: ${String(input)} (a Request needs an absolute URL)`);
+        this.#url = parsed.href;
+        this.#method = "GET";
+        this.#headers = new Headers();
+        this.#redirect = "follow";
+        this.#signal = null;
+      }
+      init = init || {};
+      if (init.method !== undefined) this.#method = normalizeMethod(init.method);
+      if (init.headers !== undefined) this.#headers = new Headers(init.headers);
+      if (init.redirect !== undefined) {
+        if (!REDIRECT_MODES.includes(init.redirect)) throw new TypeError(`Invalid redirect mode: ${init.redirect}`);
+        this.#redirect = init.redirect;
+      }
+      if (init.signal !== undefined) this.#signal = init.signal;
+
+      let state = { bytes: null, used: false };
+      if (init.body !== undefined && init.body !== null) {
+        const [bytes, contentType] = extractBody(init.body);
+        state.bytes = bytes;
+        if (contentType && !this.#headers.has("content-type")) this.#headers.set("content-type", contentType);
+      } else if (inherited) {
+        const source = requestState.get(inherited);
+        if (source.used) throw new TypeError("Cannot construct a Request from one whose body has already been used");
+        state = { bytes: source.bytes, used: false };
+      }
+      if ((this.#method === "GET" || this.#method === "HEAD") && state.bytes !== null) {
+        throw new TypeError(`A ${this.#method} request cannot have a body`);
+      }
+      requestState.set(this, state);
+    }
+
+    get url() { return this.#url; }
+    get method() { return this.#method; }
+    get headers() { return this.#headers; }
+    get redirect() { return this.#redirect; }
+    get signal() { return this.#signal; }
+    get [Symbol.toStringTag]() { return "Request"; }
+
+    clone() {
+      if (this.bodyUsed) throw new TypeError("Cannot clone a Request whose body has already been used");
+      return new Request(this);
+    }
+
+    static {
+      // The incoming request, from the host's trusted fields. No content-type
+      // is guessed for the caller's bytes, and the caller's headers are not
+      // the function's to edit.
+      internal.incomingRequest = ({ method, url, headers, body }) => {
+        const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
+        const request = new Request(url, { method, body: hasBody ? body : null });
+        request.#headers = internal.headersFromPairs(headers, true);
+        return request;
+      };
+    }
+  }
+  bodyMethods(Request, (request) => requestState.get(request));
+
+  // ---- Response --------------------------------------------------------------
+
+  const NULL_BODY_STATUSES = [101, 103, 204, 205, 304];
+  const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
+  const responseState = new WeakMap();
+
+  class Response {
+    #status;
+    #statusText;
+    #headers;
+    #type = "default";
+
+    constructor(body = null, init = {}) {
+      init = init || {};
+      const status = init.status === undefined ? 200 : Number(init.status);
+      if (!Number.isInteger(status) || status < 200 || status > 599) {
+        throw new RangeError(`Response status must be an integer from 200 to 599, got ${init.status}`);
+      }
+      const statusText = init.statusText === undefined ? "" : String(init.statusText);
+      if (/[\r\n]/.test(statusText)) throw new TypeError("Response statusText must not contain line breaks");
+      this.#status = status;
+      this.#statusText = statusText;
+      this.#headers = new Headers(init.headers);
+      const [bytes, contentType] = extractBody(body);
+      if (bytes !== null && NULL_BODY_STATUSES.includes(status)) {
+        throw new TypeError(`A response with status ${status} cannot have a body`);
+      }
+      if (contentType && !this.#headers.has("content-type")) this.#headers.set("content-type", contentType);
+      responseState.set(this, { bytes, used: false });
+    }
+
+    static json(data, init = {}) {
+      const text = JSON.stringify(data);
+      if (text === undefined) throw new TypeError("Response.json: the value cannot be serialized to JSON");
+      const headers = new Headers((init && init.headers) || undefined);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(text, { ...init, headers });
+    }
+
+    static redirect(url, status = 302) {
+      if (!REDIRECT_STATUSES.includes(status)) {
+        throw new RangeError(`Response.redirect status must be one of ${REDIRECT_STATUSES.join(", ")}, got ${status}`);
+      }
+      const parsed = URL.parse(String(url));
+      if (!parsed) throw new TypeError(`Invalid URL: ${String(url)}`);
+      const response = new Response(null, { status, headers: { location: parsed.href } });
+      internal.freezeHeaders(response.#headers);
+      return response;
+    }
+
+    static error() {
+      const response = new Response(null, { status: 200 });
+      response.#status = 0;
+      response.#type = "error";
+      internal.freezeHeaders(response.#headers);
+      return response;
+    }
+
+    get status() { return this.#status; }
+    get statusText() { return this.#statusText; }
+    get ok() { return this.#status >= 200 && this.#status < 300; }
+    get headers() { return this.#headers; }
+    get type() { return this.#type; }
+    get url() { return ""; }
+    get redirected() { return false; }
+    get [Symbol.toStringTag]() { return "Response"; }
+
+    clone() {
+      if (this.bodyUsed) throw new TypeError("Cannot clone a Response whose body has already been used");
+      const copy = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
+      copy.#status = this.#status;
+      copy.#type = this.#type;
+      responseState.set(copy, { bytes: responseState.get(this).bytes, used: false });
+      return copy;
+    }
+  }
+  bodyMethods(Response, (response) => responseState.get(response));
+
+  // ---- For dispatch ------------------------------------------------------------
+
+  /** `[name, value]` pairs to send, set-cookie kept separate. */
+  internal.headerPairs = (headers) => [...headers.entries()];
+
+  /** The response body's bytes, whether or not the function read them. */
+  internal.responseBytes = (response) => responseState.get(response).bytes || EMPTY;
+
+  Object.assign(internal, { Headers, Request, Response });
+  internal.install(global, { Headers, Request, Response });
+})

@@ -1,0 +1,83 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { loadRuntime, dispatchToEnd } from "./harness.mjs";
+
+test("the incoming request is built from the host's fields; headers are immutable", async () => {
+  const runtime = loadRuntime();
+  let seen;
+  const handler = {
+    async fetch(request, env, ctx) {
+      seen = { request, env, ctx };
+      assert.throws(() => request.headers.set("x", "y"), /immutable/);
+      return new runtime.global.Response(await request.text(), { status: 202 });
+    },
+  };
+  const result = await dispatchToEnd(runtime, handler, {
+    method: "POST",
+    url: "https://edge.test/functions/v1/f/sub?q=1",
+    headers: [["content-type", "text/csv"], ["x-many", "a"], ["x-many", "b"]],
+    body: "a,b",
+  }, { GREETING: "hi" }, { caller: { id: "u1", groups: ["admin"], metadata: { plan: "pro" } } });
+  assert.equal(result.status, 202);
+  assert.equal(result.text, "a,b");
+  assert.equal(seen.request.method, "POST");
+  assert.equal(seen.request.url, "https://edge.test/functions/v1/f/sub?q=1");
+  assert.equal(seen.request.headers.get("x-many"), "a, b");
+  assert.equal(seen.request.headers.get("content-type"), "text/csv");
+  assert.equal(seen.env.GREETING, "hi");
+  assert.equal(seen.ctx.invocationId, "inv-1");
+  assert.ok(Object.isFrozen(seen.ctx.caller.groups));
+  assert.throws(() => { seen.ctx.caller.metadata.plan = "free"; }, TypeError);
+});
+
+test("a GET request has no body even if bytes arrive", async () => {
+  const runtime = loadRuntime();
+  const result = await dispatchToEnd(runtime, {
+    async fetch(request) {
+      return new runtime.global.Response(String(await request.text() === ""));
+    },
+  }, { method: "GET", body: "ignored" });
+  assert.equal(result.text, "true");
+});
+
+test("response headers come back as pairs, set-cookie separate", async () => {
+  const runtime = loadRuntime();
+  const { Response, Headers } = runtime.global;
+  const result = await dispatchToEnd(runtime, {
+    fetch() {
+      const headers = new Headers([["set-cookie", "a=1"], ["set-cookie", "b=2"], ["x-y", "1"], ["x-y", "2"]]);
+      return new Response("ok", { headers });
+    },
+  });
+  assert.deepEqual(result.headers, [["content-type", "text/plain;charset=UTF-8"], ["set-cookie", "a=1"], ["set-cookie", "b=2"], ["x-y", "1, 2"]]);
+});
+
+test("returning something other than a Response is a TypeError naming it", async () => {
+  const runtime = loadRuntime();
+  await assert.rejects(dispatchToEnd(runtime, { fetch() { return undefined; } }), /returned undefined/);
+  await assert.rejects(dispatchToEnd(runtime, { fetch() { return { status: 200 }; } }), /returned a plain object/);
+  await assert.rejects(dispatchToEnd(runtime, { fetch() { return runtime.global.Response.error(); } }), /Response.error/);
+});
+
+test("the author's own exception propagates untouched", async () => {
+  const runtime = loadRuntime();
+  class PaymentError extends Error {}
+  await assert.rejects(dispatchToEnd(runtime, { async fetch() { throw new PaymentError("declined"); } }), PaymentError);
+});
+
+test("waitUntil promises settle before the response; rejections are logged", async () => {
+  const runtime = loadRuntime();
+  const { Response } = runtime.global;
+  let background = false;
+  await dispatchToEnd(runtime, {
+    fetch(request, env, ctx) {
+      ctx.waitUntil(new Promise((resolve) => runtime.global.setTimeout(() => { background = true; resolve(); }, 50)));
+      ctx.waitUntil(Promise.reject(new Error("email failed")));
+      return new Response("ok");
+    },
+  });
+  assert.equal(background, true);
+  assert.equal(runtime.logs.length, 1);
+  assert.equal(runtime.logs[0][0], "error");
+  assert.match(runtime.logs[0][1], /waitUntil\(\) promise rejected: Error: email failed/);
+});

@@ -1,0 +1,43 @@
+// Loads one runtime section (sdk-js/runtime/<fileName>) the way the engine
+// does: evaluate the script, take its completion value (the section
+// function) and call it with (native, global, internal).
+import fs from "node:fs";
+import path from "node:path";
+import vm from "node:vm";
+import { fileURLToPath } from "node:url";
+
+const runtimeDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "runtime");
+
+export function loadSection(fileName, native, global = {}, internal = {}) {
+  const filename = path.join(runtimeDir, fileName);
+  const section = vm.runInThisContext(fs.readFileSync(filename, "utf8"), { filename });
+  if (typeof section !== "function") {
+    throw new TypeError(`${fileName} did not evaluate to a function`);
+  }
+  section(native, global, internal);
+  return { global, internal };
+}
+
+// A `native` stand-in backed by Node's own WHATWG implementations.
+export function createNative() {
+  return {
+    parseURL(input, base) {
+      let url;
+      try {
+        url = base === undefined ? new globalThis.URL(input) : new globalThis.URL(input, base);
+      } catch {
+        return null;
+      }
+      const { href, protocol, username, password, hostname, port, pathname, search, hash } = url;
+      return { href, protocol, username, password, hostname, port, pathname, search, hash };
+    },
+    encodeUtf8(string) {
+      return new Uint8Array(Buffer.from(string, "utf8"));
+    },
+    decodeUtf8(bytes, fatal) {
+      // Like the engine's Rust decoder: a BOM is kept; TextDecoder strips it itself.
+      return new TextDecoder("utf-8", { fatal, ignoreBOM: true }).decode(bytes);
+    },
+    log() {},
+  };
+}
