@@ -1,0 +1,16 @@
+//! The edgefn schema. Migrations are append-only: a released migration is
+//! never edited, the next change is a new file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_core;
+
+/// Runs every migration in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_core::Migration)]
+    }
+}
