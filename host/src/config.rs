@@ -1,0 +1,118 @@
+//! Server configuration: flags, each with an environment variable and a
+//! documented default. `edgefn --help` lists them all.
+
+use crate::sandbox::limits::Limits;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The edgefn server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "edgefn", version, about = "Self-hosted edge functions: JS in, a URL out, a fresh Wasm sandbox per request.")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one (the chosen address is printed).
+    #[arg(long, env = "EDGEFN_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Where edgefn keeps its SQLite database and caches.
+    #[arg(long, env = "EDGEFN_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Where the compiled engine image is cached (default: <data dir>/cache).
+    #[arg(long, env = "EDGEFN_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Database URL; defaults to SQLite in the data directory. `postgres://...` for PostgreSQL.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Base URL that function URLs are reported under (default: http://<listen address>).
+    #[arg(long, env = "EDGEFN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Use this as the first admin key instead of generating one (only when no key exists yet).
+    #[arg(long, env = "EDGEFN_BOOTSTRAP_ADMIN_KEY", hide_env_values = true)]
+    pub bootstrap_admin_key: Option<String>,
+
+    /// Function instances that may run at once; further requests queue.
+    #[arg(long, env = "EDGEFN_MAX_INSTANCES", default_value_t = 64)]
+    pub max_instances: u32,
+
+    /// How long a request may wait for a free instance before a 503.
+    #[arg(long, env = "EDGEFN_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub queue_timeout_ms: u64,
+
+    /// Largest request body a function accepts; larger ones get a 413.
+    #[arg(long, env = "EDGEFN_MAX_BODY_BYTES", default_value_t = 8 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Largest function source the build endpoint accepts.
+    #[arg(long, env = "EDGEFN_MAX_SOURCE_BYTES", default_value_t = edgefn_compiler::DEFAULT_MAX_SOURCE_BYTES)]
+    pub max_source_bytes: usize,
+
+    /// Default fuel per invocation (about one unit per Wasm instruction).
+    #[arg(long, env = "EDGEFN_DEFAULT_FUEL", default_value_t = Limits::DEFAULT.fuel)]
+    pub default_fuel: u64,
+
+    /// Default memory limit per invocation, in bytes.
+    #[arg(long, env = "EDGEFN_DEFAULT_MEMORY_BYTES", default_value_t = Limits::DEFAULT.memory_bytes)]
+    pub default_memory_bytes: u64,
+
+    /// Default wall-clock deadline per invocation, in milliseconds.
+    #[arg(long, env = "EDGEFN_DEFAULT_DEADLINE_MS", default_value_t = Limits::DEFAULT.deadline_ms)]
+    pub default_deadline_ms: u64,
+
+    /// The most fuel a function's manifest may ask for.
+    #[arg(long, env = "EDGEFN_MAX_FUEL", default_value_t = 20_000_000_000)]
+    pub max_fuel: u64,
+
+    /// The most memory a function's manifest may ask for, in bytes.
+    #[arg(long, env = "EDGEFN_MAX_MEMORY_BYTES", default_value_t = 512 << 20)]
+    pub max_memory_bytes: u64,
+
+    /// The longest deadline a function's manifest may ask for, in milliseconds.
+    #[arg(long, env = "EDGEFN_MAX_DEADLINE_MS", default_value_t = 60_000)]
+    pub max_deadline_ms: u64,
+
+    /// Exit when standard input closes (lets a supervising process, such as
+    /// the test suite, guarantee the server dies with it).
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_eof: bool,
+}
+
+impl Config {
+    /// Limits applied when a manifest sets none.
+    pub fn default_limits(&self) -> Limits {
+        Limits { fuel: self.default_fuel, memory_bytes: self.default_memory_bytes, deadline_ms: self.default_deadline_ms }
+    }
+
+    /// The most a manifest may ask for.
+    pub fn limit_ceiling(&self) -> Limits {
+        Limits { fuel: self.max_fuel, memory_bytes: self.max_memory_bytes, deadline_ms: self.max_deadline_ms }
+    }
+
+    /// The engine cache directory in effect.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("edgefn.db").display()))
+    }
+
+    /// Checks the combinations flags alone cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        let defaults = self.default_limits();
+        let ceiling = self.limit_ceiling();
+        if defaults.fuel > ceiling.fuel || defaults.memory_bytes > ceiling.memory_bytes || defaults.deadline_ms > ceiling.deadline_ms {
+            return Err(format!("default limits {defaults:?} exceed the maximums {ceiling:?}"));
+        }
+        if self.max_instances == 0 {
+            return Err("--max-instances must be at least 1".into());
+        }
+        Ok(())
+    }
+}

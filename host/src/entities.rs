@@ -1,0 +1,143 @@
+//! sea-orm entities for edgefn's own tables (see `migrations/`).
+
+/// A function: a stable name and which version serves it.
+pub mod function {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_functions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub name: String,
+        pub active_version: Option<i32>,
+        /// The function's current settings (limits today), JSON.
+        pub settings: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(has_many = "super::function_version::Entity")]
+        Versions,
+    }
+
+    impl Related<super::function_version::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Versions.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One immutable deployment of a function: source, bytecode and manifest.
+pub mod function_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_function_versions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub function_id: i32,
+        pub version: i32,
+        #[sea_orm(column_type = "Text")]
+        pub source: String,
+        pub source_hash: String,
+        pub bytecode: Vec<u8>,
+        pub bytecode_hash: String,
+        /// Fingerprint of the engine build the bytecode belongs to.
+        pub engine: String,
+        pub build_us: i64,
+        /// The manifest this version was deployed with, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub settings: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::function::Entity",
+            from = "Column::FunctionId",
+            to = "super::function::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Function,
+    }
+
+    impl Related<super::function::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Function.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The record of one invocation.
+pub mod execution {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_executions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub function_name: String,
+        pub version: Option<i32>,
+        pub received_at: DateTimeUtc,
+        pub duration_us: i64,
+        pub queue_us: i64,
+        pub instantiate_us: i64,
+        pub run_us: i64,
+        pub caller: Option<String>,
+        pub method: String,
+        #[sea_orm(column_type = "Text")]
+        pub path: String,
+        pub status: i32,
+        pub outcome: String,
+        /// Console lines, JSON array.
+        #[sea_orm(column_type = "Text")]
+        pub console: String,
+        /// The error, JSON, when the invocation failed.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub error: Option<String>,
+        pub fuel_consumed: Option<i64>,
+        pub peak_memory_bytes: Option<i64>,
+        /// Everything else, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An admin API key, stored as a hash; the prefix identifies it in lists.
+pub mod admin_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_admin_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub prefix: String,
+        pub key_hash: String,
+        pub label: String,
+        pub created_at: DateTimeUtc,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,108 @@
+//! edgefn's server. A request to a function's URL is followed through
+//! `routes::invoke` → `deployments` → `sandbox` → `capabilities::*` →
+//! `executions`; deploys through `routes::admin` → `deployments` → `sandbox`.
+
+pub mod admin_keys;
+pub mod capabilities;
+pub mod config;
+pub mod deployments;
+mod entities;
+pub mod error;
+pub mod executions;
+pub mod routes;
+pub mod sandbox;
+
+use anyhow::Context;
+use config::Config;
+use edgefn_migrations::{Migrator, MigratorTrait};
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+/// Starts edgefn with `config` and serves until a shutdown signal.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+
+    let db = sea_orm::Database::connect(config.database_url()).await.context("connecting to the database")?;
+    Migrator::up(&db, None).await.context("migrating the database")?;
+
+    let admin_keys = admin_keys::AdminKeys::new(db.clone());
+    let first_key = admin_keys.bootstrap(config.bootstrap_admin_key.as_deref()).await?;
+
+    let sandbox = Arc::new(
+        sandbox::Sandbox::new(sandbox::SandboxConfig {
+            max_instances: config.max_instances,
+            max_memory_bytes: config.max_memory_bytes,
+            queue_timeout: std::time::Duration::from_millis(config.queue_timeout_ms),
+            console: Default::default(),
+            cache_dir: config.cache_dir(),
+        })
+        .await
+        .context("starting the sandbox")?,
+    );
+    let deployments = Arc::new(deployments::Deployments::new(
+        db.clone(),
+        sandbox.clone(),
+        config.default_limits(),
+        config.limit_ceiling(),
+        config.max_source_bytes,
+    ));
+    let (executions, writer) = executions::ExecutionLog::start(db.clone());
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+
+    let state = routes::AppState {
+        sandbox,
+        deployments,
+        executions,
+        admin_keys,
+        public_url: public_url.clone().into(),
+        max_body_bytes: config.max_body_bytes,
+        max_source_bytes: config.max_source_bytes,
+    };
+
+    println!("edgefn listening on http://{address}");
+    if let Some(key) = first_key {
+        println!("admin key created on first start (shown once; keep it safe): {key}");
+    }
+    println!("deploy:  curl -X POST -H 'Authorization: Bearer <admin key>' --data-binary @hello.js {public_url}/admin/v1/functions/hello/versions");
+
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown_signal(config.exit_on_stdin_eof))
+        .await?;
+    // The router (and every sender of records) is gone: let the writer drain.
+    writer.await.context("the execution writer panicked")?;
+    db.close().await?;
+    Ok(())
+}
+
+async fn shutdown_signal(exit_on_stdin_eof: bool) {
+    let stdin_closed = async {
+        if exit_on_stdin_eof {
+            let mut stdin = tokio::io::stdin();
+            let mut buffer = [0u8; 64];
+            while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+        _ = stdin_closed => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,177 @@
+//! The admin API: build endpoint, versions, activation, execution records.
+//! Every route requires an admin key (`Authorization: Bearer efk_...`).
+
+use super::AppState;
+use crate::deployments::Manifest;
+use crate::error::ApiError;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    // Room for a JSON envelope around the largest source.
+    let body_limit = state.max_source_bytes * 2 + 64 * 1024;
+    Router::new()
+        .route("/functions", get(list_functions))
+        .route("/functions/{name}", get(describe_function).delete(delete_function))
+        .route("/functions/{name}/versions", post(deploy))
+        .route("/functions/{name}/versions/{version}", get(get_version))
+        .route("/functions/{name}/activate", post(activate))
+        .route("/executions", get(list_executions))
+        .route("/executions/{id}", get(get_execution))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .route_layer(middleware::from_fn_with_state(state, require_admin_key))
+}
+
+async fn require_admin_key(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Err(ApiError::Unauthorized("the admin API needs an admin key: Authorization: Bearer <key>".into()));
+    };
+    if !state.admin_keys.verify(presented).await? {
+        return Err(ApiError::Unauthorized("that admin key is not valid (unknown or revoked)".into()));
+    }
+    Ok(next.run(request).await)
+}
+
+/// The build endpoint's body: raw JS, or JSON `{ "source": ..., "limits": ... }`.
+struct DeployBody {
+    source: Bytes,
+    manifest: Manifest,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployEnvelope {
+    source: String,
+    #[serde(flatten)]
+    manifest: Manifest,
+}
+
+impl FromRequest<AppState> for DeployBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::Compile(edgefn_compiler::CompileError::TooLarge { size: 0, limit: state.max_source_bytes })
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+            }
+        })?;
+        if !is_json {
+            return Ok(DeployBody { source: body, manifest: Manifest::default() });
+        }
+        let envelope: DeployEnvelope = serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "invalid deployment JSON: {e}; expected {{\"source\": \"<JS module>\", \"limits\": {{\"fuel\", \"memory_bytes\", \"deadline_ms\"}}}}"
+            ))
+        })?;
+        Ok(DeployBody { source: Bytes::from(envelope.source), manifest: envelope.manifest })
+    }
+}
+
+async fn deploy(State(state): State<AppState>, Path(name): Path<String>, body: DeployBody) -> Result<Response, ApiError> {
+    let report = state.deployments.deploy(&name, &body.source, body.manifest).await?;
+    let url = state.function_url(&name);
+    let mut body = serde_json::to_value(&report).expect("reports serialize");
+    body["url"] = json!(url);
+    body["active"] = json!(true);
+    Ok((StatusCode::CREATED, [(header::LOCATION, url)], Json(body)).into_response())
+}
+
+async fn list_functions(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let functions: Vec<_> = state
+        .deployments
+        .list()
+        .await?
+        .into_iter()
+        .map(|f| {
+            let url = state.function_url(&f.name);
+            let mut value = serde_json::to_value(f).expect("summaries serialize");
+            value["url"] = json!(url);
+            value
+        })
+        .collect();
+    Ok(Json(json!({ "functions": functions })))
+}
+
+async fn describe_function(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (summary, versions) = state.deployments.describe(&name).await?;
+    let mut value = serde_json::to_value(summary).expect("summaries serialize");
+    value["url"] = json!(state.function_url(&name));
+    value["versions"] = serde_json::to_value(versions).expect("versions serialize");
+    Ok(Json(value))
+}
+
+async fn get_version(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let version = parse_version(&version)?;
+    let version = state.deployments.version(&name, version).await?;
+    Ok(Json(serde_json::to_value(version).expect("versions serialize")))
+}
+
+fn parse_version(text: &str) -> Result<i32, ApiError> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::BadRequest(format!("{text:?} is not a version number (1, 2, 3, ...)")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    version: i32,
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<ActivateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": <number>}}: {}", e.body_text())))?;
+    state.deployments.activate(&name, body.version).await?;
+    Ok(Json(json!({ "function": name, "active_version": body.version, "url": state.function_url(&name) })))
+}
+
+async fn delete_function(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    state.deployments.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct ExecutionQuery {
+    function: Option<String>,
+    limit: Option<u64>,
+}
+
+async fn list_executions(
+    State(state): State<AppState>,
+    query: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let records = state.executions.recent(query.function.as_deref(), query.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({ "executions": records })))
+}
+
+async fn get_execution(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(serde_json::to_value(state.executions.get(&id).await?).expect("records serialize")))
+}

@@ -1,0 +1,49 @@
+//! The HTTP surface: function URLs, the admin API and health.
+
+mod admin;
+mod invoke;
+
+use crate::admin_keys::AdminKeys;
+use crate::deployments::Deployments;
+use crate::executions::ExecutionLog;
+use crate::sandbox::Sandbox;
+use axum::Router;
+use axum::routing::{any, get};
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The sandbox that runs functions.
+    pub sandbox: Arc<Sandbox>,
+    /// Functions and versions.
+    pub deployments: Arc<Deployments>,
+    /// Execution records.
+    pub executions: ExecutionLog,
+    /// Admin credentials.
+    pub admin_keys: AdminKeys,
+    /// Base URL function URLs are reported under.
+    pub public_url: Arc<str>,
+    /// Largest request body a function accepts.
+    pub max_body_bytes: usize,
+    /// Largest source the build endpoint accepts.
+    pub max_source_bytes: usize,
+}
+
+impl AppState {
+    /// The public URL of a function.
+    pub fn function_url(&self, name: &str) -> String {
+        format!("{}/functions/v1/{name}", self.public_url.trim_end_matches('/'))
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/functions/v1/{name}", any(invoke::invoke))
+        .route("/functions/v1/{name}/", any(invoke::invoke))
+        .route("/functions/v1/{name}/{*rest}", any(invoke::invoke))
+        .nest("/admin/v1", admin::router(state.clone()))
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .with_state(state)
+}

@@ -1,0 +1,352 @@
+//! The wasmtime sandbox: one engine image, pre-instantiated once, and a fresh
+//! instance with its own store and hard limits for every request.
+//!
+//! Invariants:
+//! - an instance never outlives the request that created it, and never sees
+//!   another request's memory (copy-on-write from the pre-initialized image);
+//! - fuel, memory and wall-clock deadline are enforced on every instance,
+//!   including the ones that compile sources at deploy time;
+//! - at most `max_instances` instances exist at once: a semaphore sits in front
+//!   of the pooling allocator, so requests queue instead of failing the pool.
+
+mod engine_image;
+pub mod limits;
+mod store;
+
+use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
+use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
+use edgefn_world::{Function, FunctionPre};
+use limits::{Limits, MemoryLimiter};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use store::StoreState;
+use tokio::sync::Semaphore;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// How often the epoch ticks: the granularity of deadlines, and how often a
+/// long-running guest yields its thread to other requests.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Sandbox settings, each with a default the server config can override.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Instances that may exist at once (the pool's size).
+    pub max_instances: u32,
+    /// Largest memory any function may be configured with.
+    pub max_memory_bytes: u64,
+    /// How long a request may wait for a free instance slot.
+    pub queue_timeout: Duration,
+    /// Console caps per invocation.
+    pub console: ConsoleLimits,
+    /// Where the compiled engine image is cached.
+    pub cache_dir: std::path::PathBuf,
+}
+
+/// What stopped an invocation, or that nothing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The function returned a response.
+    Ok,
+    /// It threw, returned something invalid, or never settled.
+    Error,
+    /// It ran out of fuel.
+    FuelExhausted,
+    /// It tried to grow memory past its limit.
+    MemoryLimit,
+    /// It was still running at its deadline.
+    Deadline,
+}
+
+impl Outcome {
+    /// The stable name used in execution records and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::FuelExhausted => "fuel_exhausted",
+            Outcome::MemoryLimit => "memory_limit",
+            Outcome::Deadline => "deadline",
+        }
+    }
+}
+
+/// Why an invocation produced no response, for the caller and the record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExecutionError {
+    /// A short, stable description: `uncaught exception`, `fuel exhausted`...
+    pub error: &'static str,
+    /// What happened, in words a person understands.
+    pub message: String,
+    /// The JS error's name, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// JS stack trace, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+    /// 1-based line in the function's source, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// 1-based column in the function's source, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+}
+
+impl ExecutionError {
+    fn new(error: &'static str, message: String) -> Self {
+        ExecutionError { error, message, name: None, stack: None, line: None, column: None }
+    }
+
+    fn from_failure(failure: Failure) -> Self {
+        let error = match failure.kind {
+            FailureKind::UncaughtException => "uncaught exception",
+            FailureKind::InvalidModule => "invalid module",
+            FailureKind::NeverSettled => "promise never settled",
+        };
+        ExecutionError {
+            error,
+            message: format!("{}: {}", failure.name, failure.message),
+            name: Some(failure.name),
+            stack: failure.stack,
+            line: failure.line,
+            column: failure.column,
+        }
+    }
+}
+
+/// Time spent in each phase of an invocation, in microseconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Timings {
+    /// Waiting for a free instance slot.
+    pub queue_us: u64,
+    /// Creating the store and instantiating the engine image.
+    pub instantiate_us: u64,
+    /// Running the function until its response was complete.
+    pub run_us: u64,
+}
+
+/// Everything the sandbox knows about one finished invocation.
+#[derive(Debug)]
+pub struct Execution<T> {
+    /// What stopped it.
+    pub outcome: Outcome,
+    /// The function's result, or why there is none.
+    pub result: Result<T, ExecutionError>,
+    /// Console output, capped.
+    pub console: Vec<ConsoleLine>,
+    /// Fuel consumed.
+    pub fuel_consumed: u64,
+    /// Largest linear memory size reached, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// The sandbox is full and stayed full for the whole queue timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("all {0} instance slots stayed busy for the whole queue timeout")]
+pub struct Overloaded(pub u32);
+
+/// The engine image, pre-instantiated, with the pool in front of it.
+pub struct Sandbox {
+    engine: wasmtime::Engine,
+    pre: FunctionPre<StoreState>,
+    slots: Arc<Semaphore>,
+    config: SandboxConfig,
+    _epoch: EpochTicker,
+}
+
+impl Sandbox {
+    /// Builds the engine (or loads it from the cache) and pre-instantiates it.
+    pub async fn new(config: SandboxConfig) -> anyhow::Result<Self> {
+        let engine = wasmtime::Engine::new(&engine_config(&config))?;
+        let linker = store::linker(&engine)?;
+        let init_state = StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console));
+        let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
+        let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Sandbox {
+            _epoch: EpochTicker::start(engine.clone()),
+            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            engine,
+            pre,
+            config,
+        })
+    }
+
+    /// Compiles a function source to bytecode in a fresh, limited instance.
+    pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
+        let source = source.to_owned();
+        self.run(limits, async move |store: &mut Store<StoreState>, function: &Function| {
+            let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
+            Ok(compiled.map_err(|e| ExecutionError {
+                line: e.line,
+                column: e.column,
+                ..ExecutionError::new("compile error", e.message)
+            }))
+        })
+        .await
+    }
+
+    /// Runs a deployed function's `fetch` for one request.
+    pub async fn invoke(
+        &self,
+        bytecode: Arc<[u8]>,
+        request: Request,
+        invocation: Invocation,
+        limits: &Limits,
+    ) -> Result<Execution<Response>, Overloaded> {
+        self.run(limits, async move |store: &mut Store<StoreState>, function: &Function| {
+            let handled = function
+                .edgefn_function_handler()
+                .call_handle(&mut *store, &bytecode, &request, &invocation)
+                .await?;
+            Ok(handled.map_err(ExecutionError::from_failure))
+        })
+        .await
+    }
+
+    async fn run<T>(
+        &self,
+        limits: &Limits,
+        call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
+    ) -> Result<Execution<T>, Overloaded> {
+        let queued = Instant::now();
+        let _slot = tokio::time::timeout(self.config.queue_timeout, self.slots.acquire())
+            .await
+            .map_err(|_| Overloaded(self.config.max_instances))?
+            .expect("the slot semaphore is never closed");
+        let started = Instant::now();
+        let mut timings = Timings { queue_us: micros(started - queued), ..Timings::default() };
+
+        let mut store = Store::new(
+            &self.engine,
+            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console)),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(limits.fuel).expect("fuel is enabled");
+        let deadline = started + limits.deadline();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+
+        // A host call that blocks (a guest sleeping, say) never reaches an
+        // epoch check, so the deadline is also enforced from outside.
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
+            let function = self.pre.instantiate_async(&mut store).await?;
+            timings.instantiate_us = micros(started.elapsed());
+            call(&mut store, &function).await
+        })
+        .await;
+        timings.run_us = micros(started.elapsed()).saturating_sub(timings.instantiate_us);
+
+        let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.into_data();
+        let memory_hit = state.limiter.was_hit();
+        let (outcome, result) = match outcome {
+            Err(_elapsed) => (Outcome::Deadline, Err(deadline_error(limits))),
+            Ok(Ok(Ok(value))) => (Outcome::Ok, Ok(value)),
+            // An out-of-memory exception is the memory limit at work, whatever
+            // shape it took inside the guest.
+            Ok(Ok(Err(_))) | Ok(Err(_)) if memory_hit => (Outcome::MemoryLimit, Err(memory_error(limits))),
+            Ok(Ok(Err(error))) => (Outcome::Error, Err(error)),
+            Ok(Err(trap)) => classify_trap(&trap, limits),
+        };
+        Ok(Execution {
+            outcome,
+            result,
+            console: state.console.into_lines(),
+            fuel_consumed,
+            peak_memory_bytes: state.limiter.peak() as u64,
+            timings,
+        })
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn deadline_error(limits: &Limits) -> ExecutionError {
+    ExecutionError::new("deadline exceeded", format!("the function was still running at its {} ms deadline", limits.deadline_ms))
+}
+
+fn memory_error(limits: &Limits) -> ExecutionError {
+    ExecutionError::new(
+        "memory limit exceeded",
+        format!("the function tried to use more than its {} MiB memory limit", limits.memory_bytes >> 20),
+    )
+}
+
+fn classify_trap<T>(trap: &wasmtime::Error, limits: &Limits) -> (Outcome, Result<T, ExecutionError>) {
+    match trap.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => (
+            Outcome::FuelExhausted,
+            Err(ExecutionError::new("fuel exhausted", format!("the function used up its fuel limit of {} units", limits.fuel))),
+        ),
+        Some(Trap::Interrupt) => (Outcome::Deadline, Err(deadline_error(limits))),
+        Some(Trap::StackOverflow) => (
+            Outcome::Error,
+            Err(ExecutionError::new("stack overflow", "the function exhausted its call stack (runaway recursion?)".into())),
+        ),
+        other => {
+            let detail = other.map(|t| t.to_string()).unwrap_or_else(|| format!("{trap:#}"));
+            tracing::warn!(error = %format!("{trap:?}"), "function trapped");
+            (Outcome::Error, Err(ExecutionError::new("trap", format!("the function's instance crashed: {detail}"))))
+        }
+    }
+}
+
+fn engine_config(config: &SandboxConfig) -> wasmtime::Config {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    // One extra slot so a deploy can compile while every request slot is busy.
+    let instances = config.max_instances + 1;
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 16)
+        .max_core_instances_per_component(16)
+        .total_memories(instances * 2)
+        .max_memories_per_component(2)
+        .total_tables(instances * 16)
+        .max_tables_per_component(16)
+        .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
+        // Keep a slot's pages warm between requests rather than paying to
+        // fault them in again.
+        .linear_memory_keep_resident(256 * 1024);
+
+    let mut wasm = wasmtime::Config::new();
+    wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    wasm
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("edgefn-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,69 @@
+//! What one instance's `Store` holds, and the linker that connects the
+//! engine's imports to it.
+//!
+//! Invariant: functions get no filesystem, no environment variables, no
+//! arguments and no sockets. WASI is linked only because the engine's libc
+//! imports it; every ambient authority in it is switched off here.
+
+use super::limits::MemoryLimiter;
+use crate::capabilities::{
+    console::Console, database::ApplicationDatabase, outbound_http::EgressPolicy, secrets::GrantedSecrets,
+};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// The state of one instance.
+pub struct StoreState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: EgressPolicy,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) console: Console,
+    secrets: GrantedSecrets,
+    database: ApplicationDatabase,
+}
+
+impl StoreState {
+    pub(super) fn new(limiter: MemoryLimiter, console: Console) -> Self {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        StoreState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress: EgressPolicy,
+            limiter,
+            console,
+            secrets: GrantedSecrets::default(),
+            database: ApplicationDatabase,
+        }
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+/// Every import of the `function` world, bound to [`StoreState`].
+pub(super) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreState>> {
+    let mut linker = Linker::<StoreState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    edgefn_world::console::add_to_linker::<_, HasSelf<Console>>(&mut linker, |s| &mut s.console)?;
+    edgefn_world::secrets::add_to_linker::<_, HasSelf<GrantedSecrets>>(&mut linker, |s| &mut s.secrets)?;
+    edgefn_world::database::add_to_linker::<_, HasSelf<ApplicationDatabase>>(&mut linker, |s| &mut s.database)?;
+    Ok(linker)
+}
