@@ -1,0 +1,187 @@
+//! The integration-test harness: a real `edgefn` server process on an
+//! ephemeral port, talked to over HTTP, running functions from
+//! `tests/functions/` compiled by our own compiler.
+
+#![allow(dead_code)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const ADMIN_KEY: &str = "efk_integration_tests_admin_key_0123456789";
+
+/// A running edgefn server; killed when dropped (and, through its closed
+/// stdin, when the test process dies).
+pub struct TestServer {
+    pub base: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    client: reqwest::Client,
+    extra_args: Vec<String>,
+}
+
+/// One response, body read.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn unique_dir(label: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// All test servers share one engine cache, so only the first builds it.
+pub fn shared_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-cache")
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(args: &[&str]) -> TestServer {
+        Self::start_in(unique_dir("server"), args.iter().map(|s| s.to_string()).collect()).await
+    }
+
+    /// Starts a server on `data_dir` (which may hold a previous server's state).
+    pub async fn start_in(data_dir: PathBuf, extra_args: Vec<String>) -> TestServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgefn"));
+        command.args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--data-dir"]).arg(&data_dir);
+        if !extra_args.iter().any(|a| a == "--cache-dir") {
+            command.arg("--cache-dir").arg(shared_cache_dir());
+        }
+        let mut child = command
+            .args(&extra_args)
+            .env("EDGEFN_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
+            .env("EDGEFN_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the edgefn binary");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("edgefn listening on ") {
+                    let _ = sender.send(address.to_owned());
+                }
+            }
+        });
+        let base = match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the server exited before it listened (its stderr is above)"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the server did not report its address within 120 s"),
+        };
+        TestServer { base, data_dir, child, client: reqwest::Client::new(), extra_args }
+    }
+
+    /// Stops this server and starts another on the same data directory.
+    pub async fn restart(mut self) -> TestServer {
+        self.stop();
+        let (data_dir, args) = (self.data_dir.clone(), self.extra_args.clone());
+        std::mem::forget(self);
+        TestServer::start_in(data_dir, args).await
+    }
+
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request failed");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("reading the body").to_vec();
+        Reply { status, headers, body }
+    }
+
+    pub fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(ADMIN_KEY)
+    }
+
+    /// Deploys `source` as `name` through the build endpoint.
+    pub async fn deploy_source(&self, name: &str, source: &str) -> Reply {
+        self.send(
+            self.admin(Method::POST, &format!("/functions/{name}/versions"))
+                .header("content-type", "application/javascript")
+                .body(source.to_owned()),
+        )
+        .await
+    }
+
+    /// Deploys `tests/functions/<fixture>.js` as `name`, asserting success.
+    pub async fn deploy(&self, name: &str, fixture: &str) -> Value {
+        let reply = self.deploy_source(name, &fixture_source(fixture)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "deploying {fixture}: {}", reply.text());
+        reply.json()
+    }
+
+    pub fn function(&self, method: Method, name_and_path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(&format!("/functions/v1/{name_and_path}")))
+    }
+
+    pub async fn get(&self, name_and_path: &str) -> Reply {
+        self.send(self.function(Method::GET, name_and_path)).await
+    }
+
+    /// The execution record of an invocation, waiting for the batch writer.
+    pub async fn execution(&self, invocation_id: &str) -> Value {
+        for _ in 0..100 {
+            let reply = self.send(self.admin(Method::GET, &format!("/executions/{invocation_id}"))).await;
+            if reply.status == StatusCode::OK {
+                return reply.json();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no execution record {invocation_id} after 5 s");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub fn fixture_source(fixture: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/functions").join(format!("{fixture}.js"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

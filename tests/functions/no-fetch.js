@@ -1,0 +1,2 @@
+// Compiles, but is not a function edgefn can call.
+export default { hello: "world" };

@@ -1,0 +1,6 @@
+export default {
+  async fetch(request) {
+    const broken = {;
+    return new Response("never");
+  }
+};

@@ -1,0 +1,126 @@
+//! A hostile or broken function hurts nobody but itself: each limit stops it
+//! with an outcome that says what happened, and the host keeps serving.
+
+mod common;
+
+use common::{TestServer, fixture_source};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Deploys a fixture with manifest limits through the JSON form of the build endpoint.
+async fn deploy_limited(server: &TestServer, name: &str, fixture: &str, limits: Value) {
+    let reply = server
+        .send(
+            server
+                .admin(Method::POST, &format!("/functions/{name}/versions"))
+                .json(&json!({"source": fixture_source(fixture), "limits": limits})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+}
+
+async fn assert_still_healthy(server: &TestServer) {
+    server.deploy("canary", "echo").await;
+    let reply = server.get("canary").await;
+    assert_eq!(reply.status, StatusCode::OK, "the host stopped serving: {}", reply.text());
+}
+
+#[tokio::test]
+async fn an_exception_is_a_500_naming_the_error_and_its_line() {
+    let server = TestServer::start().await;
+    server.deploy("throws", "throws").await;
+    let reply = server.get("throws").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let body = reply.json();
+    assert_eq!(body["error"], "uncaught exception");
+    assert_eq!(body["name"], "Error");
+    assert_eq!(body["message"], "Error: card declined for 42");
+    assert_eq!(body["line"], 5);
+    assert!(body["stack"].as_str().unwrap().contains("chargeCard"), "{body}");
+
+    let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+    assert_eq!(record["outcome"], "error");
+    assert_eq!(record["error"]["line"], 5);
+    assert_still_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_by_fuel() {
+    let server = TestServer::start().await;
+    deploy_limited(&server, "spin", "infinite-loop", json!({"fuel": 50_000_000})).await;
+    let reply = server.get("spin").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.json()["error"], "fuel exhausted");
+    let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+    assert_eq!(record["outcome"], "fuel_exhausted");
+    assert_still_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_with_plenty_of_fuel_is_stopped_by_the_deadline() {
+    let server = TestServer::start().await;
+    deploy_limited(&server, "spin", "infinite-loop", json!({"fuel": 20_000_000_000u64, "deadline_ms": 300})).await;
+    let started = std::time::Instant::now();
+    let reply = server.get("spin").await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.text());
+    assert_eq!(reply.json()["error"], "deadline exceeded");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "the deadline did not cut the loop short");
+    let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+    assert_eq!(record["outcome"], "deadline");
+    assert_still_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_stopped_by_the_memory_limit() {
+    let server = TestServer::start().await;
+    deploy_limited(&server, "bomb", "memory-bomb", json!({"memory_bytes": 32 << 20})).await;
+    let reply = server.get("bomb").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", reply.text());
+    assert_eq!(reply.json()["error"], "memory limit exceeded");
+    let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+    assert_eq!(record["outcome"], "memory_limit");
+    assert!(record["peak_memory_bytes"].as_u64().unwrap() <= 32 << 20);
+    assert_still_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_fails_cleanly() {
+    let server = TestServer::start().await;
+    server.deploy("recurse", "deep-recursion").await;
+    let reply = server.get("recurse").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", reply.text());
+    let body = reply.json();
+    // QuickJS's own stack check (a RangeError) or the Wasm stack guard: both
+    // are reported as what they are, never as a crash of the host.
+    let message = body["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        message.contains("stack") || message.contains("recursion"),
+        "unexpected error for runaway recursion: {body}"
+    );
+    assert_still_healthy(&server).await;
+}
+
+#[tokio::test]
+async fn a_module_that_is_not_a_handler_is_refused_at_deploy_time() {
+    let server = TestServer::start().await;
+    let reply = server.deploy_source("nofetch", &fixture_source("no-fetch")).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("default export must be an object with a fetch"), "{message}");
+    assert!(message.contains("without a fetch method"), "{message}");
+}
+
+#[tokio::test]
+async fn limits_above_the_server_ceiling_are_refused() {
+    let server = TestServer::start().await;
+    let reply = server
+        .send(
+            server
+                .admin(Method::POST, "/functions/greedy/versions")
+                .json(&json!({"source": fixture_source("echo"), "limits": {"memory_bytes": 1u64 << 40}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.json()["message"].as_str().unwrap().contains("limits.memory_bytes"));
+    assert_eq!(server.get("greedy").await.status, StatusCode::NOT_FOUND);
+}
