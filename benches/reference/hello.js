@@ -1,0 +1,5 @@
+export default {
+  async fetch(request) {
+    return new Response("Hello, world!\n", { headers: { "content-type": "text/plain" } });
+  }
+};
