@@ -46,9 +46,11 @@
     if (response.type === "error") {
       throw new TypeError("fetch() returned Response.error(); return a Response with an error status instead");
     }
-    for (const outcome of await Promise.allSettled(pending)) {
-      if (outcome.status === "rejected") {
-        native.log("error", "A ctx.waitUntil() promise rejected: " + internal.inspect(outcome.reason));
+    if (pending.length) {
+      for (const outcome of await Promise.allSettled(pending)) {
+        if (outcome.status === "rejected") {
+          native.log("error", "A ctx.waitUntil() promise rejected: " + internal.inspect(outcome.reason));
+        }
       }
     }
     return {

@@ -8,15 +8,47 @@
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
   const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
+  // QuickJS runs a regular expression or a toLowerCase call at a cost of
+  // thousands of Wasm instructions, and every request handles headers: names
+  // seen before (and the common ones, pre-filled into the engine snapshot)
+  // skip validation.
+  const VALID_NAMES = new Map();
+  const NAME_CACHE_LIMIT = 1024;
+
   function headerName(name) {
-    const text = String(name);
+    const text = typeof name === "string" ? name : String(name);
+    const known = VALID_NAMES.get(text);
+    if (known !== undefined) return known;
     if (!TOKEN.test(text)) throw new TypeError(`Invalid header name: ${JSON.stringify(text)}`);
-    return text.toLowerCase();
+    const lower = text.toLowerCase();
+    if (VALID_NAMES.size < NAME_CACHE_LIMIT) VALID_NAMES.set(text, lower);
+    return lower;
+  }
+
+  for (const name of [
+    "accept", "accept-encoding", "accept-language", "access-control-allow-headers", "access-control-allow-methods",
+    "access-control-allow-origin", "access-control-max-age", "authorization", "cache-control", "content-disposition",
+    "content-encoding", "content-language", "content-length", "content-type", "cookie", "etag", "expires", "host",
+    "last-modified", "link", "location", "origin", "referer", "retry-after", "server", "set-cookie",
+    "strict-transport-security", "user-agent", "vary", "www-authenticate", "x-content-type-options", "x-frame-options",
+    "x-request-id",
+  ]) {
+    headerName(name);
+    headerName(name.replace(/(^|-)([a-z])/g, (_, dash, letter) => dash + letter.toUpperCase()));
+  }
+
+  function isHttpWhitespace(code) {
+    return code === 0x20 || code === 0x09 || code === 0x0a || code === 0x0d;
   }
 
   function headerValue(value) {
-    const text = String(value).replace(HTTP_WHITESPACE, "");
-    if (/[\0\r\n]/.test(text)) throw new TypeError(`Invalid header value: ${JSON.stringify(text)}`);
+    let text = typeof value === "string" ? value : String(value);
+    if (text.length && (isHttpWhitespace(text.charCodeAt(0)) || isHttpWhitespace(text.charCodeAt(text.length - 1)))) {
+      text = text.replace(HTTP_WHITESPACE, "");
+    }
+    if (text.indexOf("\n") !== -1 || text.indexOf("\r") !== -1 || text.indexOf("\0") !== -1) {
+      throw new TypeError(`Invalid header value: ${JSON.stringify(text)}`);
+    }
     return text;
   }
 
@@ -121,6 +153,19 @@
         headers.#immutable = immutable;
         return headers;
       };
+      // The same as entries(), without a generator: this runs on every response.
+      internal.headerList = (headers) => {
+        const map = headers.#map;
+        const names = [...map.keys()];
+        if (names.length > 1) names.sort();
+        const pairs = [];
+        for (const name of names) {
+          const values = map.get(name);
+          if (name === "set-cookie") for (const value of values) pairs.push([name, value]);
+          else pairs.push([name, values.length === 1 ? values[0] : values.join(", ")]);
+        }
+        return pairs;
+      };
       internal.freezeHeaders = (headers) => {
         headers.#immutable = true;
         return headers;
@@ -188,6 +233,7 @@
 
   function normalizeMethod(method) {
     const text = String(method);
+    if (STANDARD_METHODS.includes(text)) return text;
     if (!TOKEN.test(text)) throw new TypeError(`Invalid HTTP method: ${JSON.stringify(text)}`);
     const upper = text.toUpperCase();
     if (FORBIDDEN_METHODS.includes(upper)) throw new TypeError(`The HTTP method ${upper} is not allowed`);
@@ -196,6 +242,8 @@
   }
 
   const requestState = new WeakMap();
+  // Passed as `input` by the host-side factory below; unreachable for authors.
+  const TRUSTED = Symbol("trusted request");
 
   class Request {
     #url;
@@ -205,6 +253,16 @@
     #signal;
 
     constructor(input, init = {}) {
+      if (input === TRUSTED) {
+        // The incoming request: fields the host already validated.
+        this.#url = init.url;
+        this.#method = init.method;
+        this.#headers = init.headers;
+        this.#redirect = "follow";
+        this.#signal = null;
+        requestState.set(this, { bytes: init.bytes, used: false });
+        return;
+      }
       let inherited = null;
       if (input instanceof Request) {
         inherited = input;
@@ -259,17 +317,6 @@
       return new Request(this);
     }
 
-    static {
-      // The incoming request, from the host's trusted fields. No content-type
-      // is guessed for the caller's bytes, and the caller's headers are not
-      // the function's to edit.
-      internal.incomingRequest = ({ method, url, headers, body }) => {
-        const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
-        const request = new Request(url, { method, body: hasBody ? body : null });
-        request.#headers = internal.headersFromPairs(headers, true);
-        return request;
-      };
-    }
   }
   bodyMethods(Request, (request) => requestState.get(request));
 
@@ -287,15 +334,21 @@
 
     constructor(body = null, init = {}) {
       init = init || {};
-      const status = init.status === undefined ? 200 : Number(init.status);
-      if (!Number.isInteger(status) || status < 200 || status > 599) {
-        throw new RangeError(`Response status must be an integer from 200 to 599, got ${init.status}`);
+      let status = 200;
+      if (init.status !== undefined) {
+        status = Number(init.status);
+        if (!Number.isInteger(status) || status < 200 || status > 599) {
+          throw new RangeError(`Response status must be an integer from 200 to 599, got ${init.status}`);
+        }
       }
-      const statusText = init.statusText === undefined ? "" : String(init.statusText);
-      if (/[\r\n]/.test(statusText)) throw new TypeError("Response statusText must not contain line breaks");
+      let statusText = "";
+      if (init.statusText !== undefined) {
+        statusText = String(init.statusText);
+        if (/[\r\n]/.test(statusText)) throw new TypeError("Response statusText must not contain line breaks");
+      }
       this.#status = status;
       this.#statusText = statusText;
-      this.#headers = new Headers(init.headers);
+      this.#headers = init.headers === undefined ? new Headers() : new Headers(init.headers);
       const [bytes, contentType] = extractBody(body);
       if (bytes !== null && NULL_BODY_STATUSES.includes(status)) {
         throw new TypeError(`A response with status ${status} cannot have a body`);
@@ -353,8 +406,18 @@
 
   // ---- For dispatch ------------------------------------------------------------
 
+  /**
+   * The incoming request. No content-type is guessed for the caller's bytes,
+   * and the caller's headers are not the function's to edit.
+   */
+  internal.incomingRequest = ({ method, url, headers, body }) => {
+    const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
+    const fields = { url, method, headers: internal.headersFromPairs(headers, true), bytes: hasBody ? body : null };
+    return new Request(TRUSTED, fields);
+  };
+
   /** `[name, value]` pairs to send, set-cookie kept separate. */
-  internal.headerPairs = (headers) => [...headers.entries()];
+  internal.headerPairs = (headers) => internal.headerList(headers);
 
   /** The response body's bytes, whether or not the function read them. */
   internal.responseBytes = (response) => responseState.get(response).bytes || EMPTY;

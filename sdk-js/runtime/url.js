@@ -510,7 +510,9 @@
 
   // Keeps searchParams in sync after the query changed through the URL.
   function resetParamsList(state) {
-    paramsStates.get(state.params).list = parseFormUrlencoded(state.record.search.slice(1));
+    if (state.params !== null) {
+      paramsStates.get(state.params).list = parseFormUrlencoded(state.record.search.slice(1));
+    }
   }
 
   const TAB_OR_NEWLINE = /[\t\n\r]/g;
@@ -591,13 +593,9 @@
         }
         throw new TypeError(`Invalid URL: ${toUSVString(url)}`);
       }
-      const state = { record, params: null };
-      urlStates.set(this, state);
-      const params = new URLSearchParams();
-      const paramsState = paramsStates.get(params);
-      paramsState.url = state;
-      state.params = params;
-      resetParamsList(state);
+      // searchParams is created on first use: most URLs never need it, and
+      // parsing the query costs more than parsing the URL.
+      urlStates.set(this, { record, params: null });
     }
 
     static canParse(url, base = undefined) {
@@ -752,7 +750,14 @@
     }
 
     get searchParams() {
-      return urlStateOf(this, "URL.searchParams").params;
+      const state = urlStateOf(this, "URL.searchParams");
+      if (state.params === null) {
+        const params = new URLSearchParams();
+        paramsStates.get(params).url = state;
+        state.params = params;
+        resetParamsList(state);
+      }
+      return state.params;
     }
 
     get hash() {
