@@ -69,7 +69,8 @@
           this.append(entry[0], entry[1]);
         }
       } else if (typeof init === "object") {
-        for (const name of Object.keys(init)) this.append(name, init[name]);
+        const names = Object.keys(init);
+        for (let i = 0; i < names.length; i++) this.append(names[i], init[names[i]]);
       } else {
         throw new TypeError("Headers: expected a Headers object, an array of [name, value] pairs, or a record");
       }
@@ -143,12 +144,16 @@
 
     static {
       // Trusted construction from the host's (already valid) pairs.
+      // Indexed loops on the per-request paths: for-of and destructuring go
+      // through the iterator protocol, several times dearer in QuickJS.
       internal.headersFromPairs = (pairs, immutable) => {
         const headers = new Headers();
-        for (const [name, value] of pairs) {
-          const values = headers.#map.get(name);
-          if (values) values.push(value);
-          else headers.#map.set(name, [value]);
+        const map = headers.#map;
+        for (let i = 0; i < pairs.length; i++) {
+          const name = pairs[i][0];
+          const values = map.get(name);
+          if (values) values.push(pairs[i][1]);
+          else map.set(name, [pairs[i][1]]);
         }
         headers.#immutable = immutable;
         return headers;
@@ -156,12 +161,14 @@
       // The same as entries(), without a generator: this runs on every response.
       internal.headerList = (headers) => {
         const map = headers.#map;
-        const names = [...map.keys()];
-        if (names.length > 1) names.sort();
         const pairs = [];
-        for (const name of names) {
+        if (map.size === 0) return pairs;
+        const names = Array.from(map.keys());
+        if (names.length > 1) names.sort();
+        for (let i = 0; i < names.length; i++) {
+          const name = names[i];
           const values = map.get(name);
-          if (name === "set-cookie") for (const value of values) pairs.push([name, value]);
+          if (name === "set-cookie") for (let j = 0; j < values.length; j++) pairs.push([name, values[j]]);
           else pairs.push([name, values.length === 1 ? values[0] : values.join(", ")]);
         }
         return pairs;
@@ -177,21 +184,32 @@
 
   const EMPTY = new Uint8Array(0);
 
-  /** Returns [bytes or null, default content type or null]. */
+  // The default content type of the body extractBody() last extracted. A
+  // module variable rather than a returned pair: destructuring an array goes
+  // through the iterator protocol, which QuickJS makes dear on this hot path.
+  let extractedType = null;
+
+  /** The body's bytes (a private copy), or null; sets `extractedType`. */
   function extractBody(body) {
-    if (body === undefined || body === null) return [null, null];
-    if (typeof body === "string") return [native.encodeUtf8(body), "text/plain;charset=UTF-8"];
-    if (body instanceof ArrayBuffer) return [new Uint8Array(body.slice(0)), null];
+    extractedType = null;
+    if (body === undefined || body === null) return null;
+    if (typeof body === "string") {
+      extractedType = "text/plain;charset=UTF-8";
+      return native.encodeUtf8(body);
+    }
+    if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0));
     if (ArrayBuffer.isView(body)) {
-      return [new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)), null];
+      return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
     }
     if (body instanceof URLSearchParams) {
-      return [native.encodeUtf8(body.toString()), "application/x-www-form-urlencoded;charset=UTF-8"];
+      extractedType = "application/x-www-form-urlencoded;charset=UTF-8";
+      return native.encodeUtf8(body.toString());
     }
     if (typeof body === "object" && typeof body.getReader === "function") {
       throw new TypeError("edgefn does not support stream bodies; pass a string, ArrayBuffer, typed array or URLSearchParams");
     }
-    return [native.encodeUtf8(String(body)), "text/plain;charset=UTF-8"];
+    extractedType = "text/plain;charset=UTF-8";
+    return native.encodeUtf8(String(body));
   }
 
   // Shared by Request and Response. `state` is { bytes, used }.
@@ -291,9 +309,8 @@
 
       let state = { bytes: null, used: false };
       if (init.body !== undefined && init.body !== null) {
-        const [bytes, contentType] = extractBody(init.body);
-        state.bytes = bytes;
-        if (contentType && !this.#headers.has("content-type")) this.#headers.set("content-type", contentType);
+        state.bytes = extractBody(init.body);
+        if (extractedType && !this.#headers.has("content-type")) this.#headers.set("content-type", extractedType);
       } else if (inherited) {
         const source = requestState.get(inherited);
         if (source.used) throw new TypeError("Cannot construct a Request from one whose body has already been used");
@@ -349,11 +366,11 @@
       this.#status = status;
       this.#statusText = statusText;
       this.#headers = init.headers === undefined ? new Headers() : new Headers(init.headers);
-      const [bytes, contentType] = extractBody(body);
+      const bytes = extractBody(body);
       if (bytes !== null && NULL_BODY_STATUSES.includes(status)) {
         throw new TypeError(`A response with status ${status} cannot have a body`);
       }
-      if (contentType && !this.#headers.has("content-type")) this.#headers.set("content-type", contentType);
+      if (extractedType && !this.#headers.has("content-type")) this.#headers.set("content-type", extractedType);
       responseState.set(this, { bytes, used: false });
     }
 
