@@ -95,12 +95,7 @@ async fn run(
     let deployment = state.deployments.active(name).await?;
     record.version = Some(deployment.version);
 
-    let too_large = ApiError::PayloadTooLarge { limit: state.max_body_bytes };
-    let declared_length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared_length.is_some_and(|length| length > state.max_body_bytes) {
-        return Err(too_large);
-    }
-    let body = axum::body::to_bytes(body, state.max_body_bytes).await.map_err(|_| too_large)?;
+    let body = read_body(body, state.max_body_bytes).await?;
 
     let request = FunctionRequest {
         method: method.to_string(),
@@ -119,6 +114,34 @@ async fn run(
     };
     let execution = state.sandbox.invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits).await?;
     Ok(respond(execution, record))
+}
+
+/// Bodies this much over the limit are not drained: the connection is closed.
+const MAX_DRAIN_BYTES: usize = 64 << 20;
+
+/// Reads the whole body, or refuses it with a 413 once it passes `limit`.
+///
+/// A refused body is still read to its end (up to [`MAX_DRAIN_BYTES`]) and
+/// discarded: answering while the client is still sending makes many clients
+/// fail with a broken pipe instead of showing the 413.
+async fn read_body(mut body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut buffer = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("could not read the request body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        seen += chunk.len();
+        if seen <= limit {
+            buffer.extend_from_slice(&chunk);
+        } else if seen > MAX_DRAIN_BYTES {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Ok(buffer.freeze())
 }
 
 /// The URL the caller used, as the function's `request.url`.
