@@ -53,14 +53,7 @@ pub async fn invoke(
     let mut response = match run(&state, &name, &invocation_id, method, &uri, headers, body, &mut record).await {
         Ok(response) => response,
         Err(error) => {
-            record.error = Some(ExecutionError {
-                error: "request refused",
-                message: error.to_string(),
-                name: None,
-                stack: None,
-                line: None,
-                column: None,
-            });
+            record.error = Some(ExecutionError::new("request refused", error.to_string()));
             let response = error.into_response();
             if response.status() == StatusCode::NOT_FOUND {
                 // Unknown functions are not recorded: anyone can make up names.
@@ -165,7 +158,7 @@ fn respond(execution: Execution<FunctionResponse>, record: &mut ExecutionRecord)
     match execution.result {
         Ok(response) => function_response(response).unwrap_or_else(|message| {
             record.outcome = Outcome::Error.as_str().into();
-            let error = ExecutionError { error: "invalid response", message, name: None, stack: None, line: None, column: None };
+            let error = ExecutionError::new("invalid response", message);
             record.error = Some(error.clone());
             error_response(StatusCode::INTERNAL_SERVER_ERROR, &error)
         }),
