@@ -67,7 +67,7 @@ echo "== deploy"
 ./target/release/deploy_latency http://127.0.0.1:18090 "$key" 40
 
 echo "== memory"
-./target/release/warm_memory http://127.0.0.1:18090 "$key" "$edgefn_pid" 200
+./target/release/warm_memory http://127.0.0.1:18090 "$key" "$edgefn_pid" 2000
 stop_edgefn
 start_edgefn
 ./target/release/warm_memory http://127.0.0.1:18090 "$key" "$edgefn_pid" 0

@@ -17,7 +17,7 @@ async fn main() {
     let base = args.next().expect("usage: warm_memory <base url> <admin key> <server pid> [functions]");
     let key = args.next().expect("admin key");
     let pid = args.next().expect("server pid");
-    let count: usize = args.next().map(|n| n.parse().unwrap()).unwrap_or(200);
+    let count: usize = args.next().map(|n| n.parse().unwrap()).unwrap_or(2000);
     let client = reqwest::Client::new();
     let call = |name: String| {
         let client = client.clone();
