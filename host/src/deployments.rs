@@ -285,7 +285,10 @@ impl Deployments {
             .await
             .map_err(internal)?
             .ok_or_else(|| LoadError::Internal(format!("function {name:?} points at missing version {version}")))?;
-        let manifest: Manifest = serde_json::from_str(&row.settings).unwrap_or_default();
+        // Never fall back to defaults here: a manifest we cannot read could
+        // silently lift the limits its author set.
+        let manifest: Manifest = serde_json::from_str(&row.settings)
+            .map_err(|e| LoadError::Internal(format!("the stored manifest of {name:?} v{version} is unreadable: {e}")))?;
         let limits = self.limits_for(&manifest).map_err(|e| LoadError::Internal(e.to_string()))?;
         let bytecode = if Artifact::is_runnable(&row.bytecode, &row.bytecode_hash, &row.engine) {
             row.bytecode
