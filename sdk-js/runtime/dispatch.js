@@ -55,7 +55,7 @@
     }
     return {
       status: response.status,
-      headers: internal.headerPairs(response.headers),
+      headers: internal.flatHeaders(response.headers),
       body: internal.responseBytes(response),
     };
   }

@@ -70,7 +70,7 @@
         }
       } else if (typeof init === "object") {
         const names = Object.keys(init);
-        for (let i = 0; i < names.length; i++) this.append(names[i], init[names[i]]);
+        for (let i = 0; i < names.length; i++) this.#add(headerName(names[i]), headerValue(init[names[i]]));
       } else {
         throw new TypeError("Headers: expected a Headers object, an array of [name, value] pairs, or a record");
       }
@@ -80,13 +80,15 @@
       if (this.#immutable) throw new TypeError("These headers are immutable");
     }
 
-    append(name, value) {
-      this.#mutable();
-      const key = headerName(name);
-      const text = headerValue(value);
+    #add(key, text) {
       const values = this.#map.get(key);
       if (values) values.push(text);
       else this.#map.set(key, [text]);
+    }
+
+    append(name, value) {
+      this.#mutable();
+      this.#add(headerName(name), headerValue(value));
     }
 
     set(name, value) {
@@ -144,34 +146,35 @@
 
     static {
       // Trusted construction from the host's (already valid) pairs.
-      // Indexed loops on the per-request paths: for-of and destructuring go
-      // through the iterator protocol, several times dearer in QuickJS.
-      internal.headersFromPairs = (pairs, immutable) => {
+      // The host passes headers as one flat [name, value, name, value, ...]
+      // array each way: fewer objects to build per request. Indexed loops,
+      // because for-of and destructuring go through the iterator protocol,
+      // several times dearer in QuickJS.
+      internal.headersFromFlat = (flat, immutable) => {
         const headers = new Headers();
         const map = headers.#map;
-        for (let i = 0; i < pairs.length; i++) {
-          const name = pairs[i][0];
-          const values = map.get(name);
-          if (values) values.push(pairs[i][1]);
-          else map.set(name, [pairs[i][1]]);
+        for (let i = 0; i < flat.length; i += 2) {
+          const values = map.get(flat[i]);
+          if (values) values.push(flat[i + 1]);
+          else map.set(flat[i], [flat[i + 1]]);
         }
         headers.#immutable = immutable;
         return headers;
       };
-      // The same as entries(), without a generator: this runs on every response.
-      internal.headerList = (headers) => {
+      // The same order as entries(), flat, without a generator.
+      internal.flatHeaders = (headers) => {
         const map = headers.#map;
-        const pairs = [];
-        if (map.size === 0) return pairs;
+        const flat = [];
+        if (map.size === 0) return flat;
         const names = Array.from(map.keys());
         if (names.length > 1) names.sort();
         for (let i = 0; i < names.length; i++) {
           const name = names[i];
           const values = map.get(name);
-          if (name === "set-cookie") for (let j = 0; j < values.length; j++) pairs.push([name, values[j]]);
-          else pairs.push([name, values.length === 1 ? values[0] : values.join(", ")]);
+          if (name === "set-cookie") for (let j = 0; j < values.length; j++) flat.push(name, values[j]);
+          else flat.push(name, values.length === 1 ? values[0] : values.join(", "));
         }
-        return pairs;
+        return flat;
       };
       internal.freezeHeaders = (headers) => {
         headers.#immutable = true;
@@ -267,6 +270,7 @@
     #url;
     #method;
     #headers;
+    #flatHeaders = null; // the incoming request's, until first read
     #redirect;
     #signal;
 
@@ -275,7 +279,8 @@
         // The incoming request: fields the host already validated.
         this.#url = init.url;
         this.#method = init.method;
-        this.#headers = init.headers;
+        this.#headers = null;
+        this.#flatHeaders = init.flatHeaders;
         this.#redirect = "follow";
         this.#signal = null;
         requestState.set(this, { bytes: init.bytes, used: false });
@@ -324,7 +329,11 @@
 
     get url() { return this.#url; }
     get method() { return this.#method; }
-    get headers() { return this.#headers; }
+    get headers() {
+      // Built on first read: many functions never look at the headers.
+      if (this.#headers === null) this.#headers = internal.headersFromFlat(this.#flatHeaders, true);
+      return this.#headers;
+    }
     get redirect() { return this.#redirect; }
     get signal() { return this.#signal; }
     get [Symbol.toStringTag]() { return "Request"; }
@@ -429,12 +438,9 @@
    */
   internal.incomingRequest = ({ method, url, headers, body }) => {
     const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
-    const fields = { url, method, headers: internal.headersFromPairs(headers, true), bytes: hasBody ? body : null };
+    const fields = { url, method, flatHeaders: headers, bytes: hasBody ? body : null };
     return new Request(TRUSTED, fields);
   };
-
-  /** `[name, value]` pairs to send, set-cookie kept separate. */
-  internal.headerPairs = (headers) => internal.headerList(headers);
 
   /** The response body's bytes, whether or not the function read them. */
   internal.responseBytes = (response) => responseState.get(response).bytes || EMPTY;

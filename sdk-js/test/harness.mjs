@@ -31,6 +31,7 @@ export async function dispatchToEnd(runtime, handler, incoming, env = {}, ctx = 
     ...incoming,
   };
   if (typeof request.body === "string") request.body = native.encodeUtf8(request.body);
+  request.headers = request.headers.flat(); // the engine passes headers flat
   const context = { invocationId: "inv-1", functionName: "f", version: 1, caller: null, ...ctx };
   let settled = null;
   internal.dispatch(handler, request, env, context).then(
@@ -44,5 +45,7 @@ export async function dispatchToEnd(runtime, handler, incoming, env = {}, ctx = 
   }
   if (settled.error) throw settled.error;
   const result = settled.value;
-  return { ...result, text: native.decodeUtf8(result.body, false) };
+  const headers = [];
+  for (let i = 0; i < result.headers.length; i += 2) headers.push([result.headers[i], result.headers[i + 1]]);
+  return { ...result, headers, text: native.decodeUtf8(result.body, false) };
 }

@@ -117,13 +117,13 @@ fn parse_url<'js>(ctx: &Ctx<'js>, input: &str, base: Option<String>) -> JsResult
     Ok(fields.into_value())
 }
 
-fn pairs<'js>(ctx: &Ctx<'js>, headers: Vec<(String, String)>) -> JsResult<Array<'js>> {
+/// Headers cross as one flat `[name, value, name, value, ...]` array: one JS
+/// object instead of one per header.
+fn flat_headers<'js>(ctx: &Ctx<'js>, headers: Vec<(String, String)>) -> JsResult<Array<'js>> {
     let array = Array::new(ctx.clone())?;
     for (i, (name, value)) in headers.into_iter().enumerate() {
-        let pair = Array::new(ctx.clone())?;
-        pair.set(0, name)?;
-        pair.set(1, value)?;
-        array.set(i, pair)?;
+        array.set(2 * i, name)?;
+        array.set(2 * i + 1, value)?;
     }
     Ok(array)
 }
@@ -137,7 +137,7 @@ pub fn request_object<'js>(ctx: &Ctx<'js>, request: Request) -> Result<Object<'j
         let object = Object::new(ctx.clone())?;
         object.set("method", request.method)?;
         object.set("url", request.url)?;
-        object.set("headers", pairs(ctx, request.headers)?)?;
+        object.set("headers", flat_headers(ctx, request.headers)?)?;
         object.set("body", TypedArray::<u8>::new(ctx.clone(), request.body)?)?;
         Ok(object)
     })())
@@ -167,15 +167,14 @@ pub fn invocation_object<'js>(ctx: &Ctx<'js>, invocation: Invocation) -> Result<
     })())
 }
 
-/// Reads `{ status, headers: [[name, value]], body: Uint8Array }` from dispatch.
+/// Reads `{ status, headers: [name, value, ...], body: Uint8Array }` from dispatch.
 pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Response, Failure> {
     plumbing(ctx, (|| {
         let status: u16 = result.get("status")?;
-        let mut headers = Vec::new();
-        let list: Array = result.get("headers")?;
-        for pair in list.iter::<Array>() {
-            let pair = pair?;
-            headers.push((pair.get::<String>(0)?, pair.get::<String>(1)?));
+        let flat: Array = result.get("headers")?;
+        let mut headers = Vec::with_capacity(flat.len() / 2);
+        for i in (0..flat.len()).step_by(2) {
+            headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
         }
         let body: Value = result.get("body")?;
         let body = match bytes_of(&body) {
