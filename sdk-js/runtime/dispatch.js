@@ -22,8 +22,10 @@
     return value;
   }
 
-  async function dispatch(handler, incoming, env, ctx) {
-    const request = internal.incomingRequest(incoming);
+  // The request arrives as separate arguments, not as one object: every
+  // property the engine sets costs it an atom lookup.
+  async function dispatch(handler, method, url, headers, body, env, ctx) {
+    const request = internal.incomingRequest(method, url, headers, body);
     const pending = [];
     const context = Object.freeze({
       invocationId: ctx.invocationId,

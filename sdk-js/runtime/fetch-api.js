@@ -436,7 +436,7 @@
    * The incoming request. No content-type is guessed for the caller's bytes,
    * and the caller's headers are not the function's to edit.
    */
-  internal.incomingRequest = ({ method, url, headers, body }) => {
+  internal.incomingRequest = (method, url, headers, body) => {
     const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
     const fields = { url, method, flatHeaders: headers, bytes: hasBody ? body : null };
     return new Request(TRUSTED, fields);

@@ -34,7 +34,7 @@ export async function dispatchToEnd(runtime, handler, incoming, env = {}, ctx = 
   request.headers = request.headers.flat(); // the engine passes headers flat
   const context = { invocationId: "inv-1", functionName: "f", version: 1, caller: null, ...ctx };
   let settled = null;
-  internal.dispatch(handler, request, env, context).then(
+  internal.dispatch(handler, request.method, request.url, request.headers, request.body, env, context).then(
     (value) => (settled = { value }),
     (error) => (settled = { error }),
   );

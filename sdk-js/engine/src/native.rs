@@ -132,14 +132,15 @@ fn plumbing<T>(ctx: &Ctx<'_>, result: JsResult<T>) -> Result<T, Failure> {
     result.map_err(|e| failure::internal(ctx, e))
 }
 
-pub fn request_object<'js>(ctx: &Ctx<'js>, request: Request) -> Result<Object<'js>, Failure> {
+/// The request as `dispatch` takes it: `method, url, headers, body`.
+pub fn request_arguments<'js>(
+    ctx: &Ctx<'js>,
+    request: Request,
+) -> Result<(String, String, Array<'js>, TypedArray<'js, u8>), Failure> {
     plumbing(ctx, (|| {
-        let object = Object::new(ctx.clone())?;
-        object.set("method", request.method)?;
-        object.set("url", request.url)?;
-        object.set("headers", flat_headers(ctx, request.headers)?)?;
-        object.set("body", TypedArray::<u8>::new(ctx.clone(), request.body)?)?;
-        Ok(object)
+        let headers = flat_headers(ctx, request.headers)?;
+        let body = TypedArray::<u8>::new(ctx.clone(), request.body)?;
+        Ok((request.method, request.url, headers, body))
     })())
 }
 
