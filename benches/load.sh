@@ -67,6 +67,11 @@ echo "== deploy"
 ./target/release/deploy_latency http://127.0.0.1:18090 "$key" 40
 
 echo "== memory"
+# A fresh process: after the load test the allocator holds freed memory that
+# new functions would reuse, hiding their cost.
+stop_edgefn
+rm -rf "$work/data"
+start_edgefn
 ./target/release/warm_memory http://127.0.0.1:18090 "$key" "$edgefn_pid" 2000
 stop_edgefn
 start_edgefn
