@@ -14,15 +14,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn edgefn_runs_on_postgresql() {
-    let admin_url = std::env::var("EDGEFN_TEST_POSTGRES_URL")
-        .expect("EDGEFN_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test sets it)");
-    // A database of its own, so runs never see each other's functions.
-    let database = format!("edgefn_it_{}_{}", std::process::id(), unique_suffix());
-    let admin = Database::connect(&admin_url).await.expect("connecting to PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{base}/{database}");
-
+    let (admin, database, url) = fresh_database().await;
     let server = TestServer::start_with(&["--database-url", &url]).await;
     for text in ["one", "two"] {
         let source = format!("export default {{ async fetch() {{ return Response.json({{ version: {text:?} }}); }} }};");
@@ -41,6 +33,47 @@ async fn edgefn_runs_on_postgresql() {
     drop(server);
 
     admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+}
+
+#[tokio::test]
+async fn servers_sharing_one_postgresql_see_an_activation_within_the_cache_ttl() {
+    let (admin, database, url) = fresh_database().await;
+    let first = TestServer::start_with(&["--database-url", &url]).await;
+    let second = TestServer::start_with(&["--database-url", &url]).await;
+    for text in ["one", "two"] {
+        let source = format!("export default {{ async fetch() {{ return new Response({text:?}); }} }};");
+        assert_eq!(first.deploy_source("svc", &source).await.status, StatusCode::CREATED);
+    }
+    assert_eq!(second.get("svc").await.text(), "two");
+
+    let rollback = first.send(first.admin(Method::POST, "/functions/svc/activate").json(&json!({"version": 1}))).await;
+    assert_eq!(rollback.status, StatusCode::OK);
+    assert_eq!(first.get("svc").await.text(), "one", "the node that activated serves the new version at once");
+    // The other node re-reads its cache entry within ACTIVE_DEPLOYMENT_TTL (15 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(25);
+    loop {
+        if second.get("svc").await.text() == "one" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second server still serves version 2 after 25 s");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    drop((first, second));
+    admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+}
+
+/// A database of its own, so runs never see each other's functions.
+async fn fresh_database() -> (sea_orm::DatabaseConnection, String, String) {
+    let admin_url = std::env::var("EDGEFN_TEST_POSTGRES_URL")
+        .expect("EDGEFN_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test sets it)");
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let database = format!("edgefn_it_{}_{}_{n}", std::process::id(), unique_suffix());
+    let admin = Database::connect(&admin_url).await.expect("connecting to PostgreSQL");
+    admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{database}");
+    (admin, database, url)
 }
 
 fn unique_suffix() -> u128 {

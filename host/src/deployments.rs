@@ -124,6 +124,9 @@ impl From<Arc<LoadError>> for ApiError {
     }
 }
 
+/// How long a node serves a cached active deployment before re-reading it.
+pub const ACTIVE_DEPLOYMENT_TTL: Duration = Duration::from_secs(15);
+
 /// Function names are URL path segments and stay readable in logs.
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
     let valid = (1..=63).contains(&name.len())
@@ -164,6 +167,10 @@ impl Deployments {
             .weigher(|_, d: &Arc<ActiveDeployment>| u32::try_from(d.bytecode.len()).unwrap_or(u32::MAX).max(1))
             .max_capacity(256 << 20)
             .time_to_idle(Duration::from_secs(3600))
+            // Several servers may share one PostgreSQL: an activation on one
+            // reaches the others' caches within this time (there is no
+            // cross-node notification yet).
+            .time_to_live(ACTIVE_DEPLOYMENT_TTL)
             .build();
         Deployments { db, sandbox, active, activation: RwLock::new(()), default_limits, limit_ceiling, max_source_bytes }
     }
