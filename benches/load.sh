@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 scripts/install-deps
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+for tool in wrk npm; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"; }
+done
 (cd benches/reference && npm ci --no-audit --no-fund --silent)
 cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 
