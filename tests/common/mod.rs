@@ -70,6 +70,13 @@ impl TestServer {
     /// Starts a server on `data_dir` (which may hold a previous server's state).
     pub async fn start_in(data_dir: PathBuf, extra_args: Vec<String>) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_edgefn"));
+        // Configuration comes only from the test: a DATABASE_URL or EDGEFN_*
+        // variable in the caller's environment must not redirect the server.
+        for (name, _) in std::env::vars_os() {
+            if name == "DATABASE_URL" || name.to_string_lossy().starts_with("EDGEFN_") {
+                command.env_remove(name);
+            }
+        }
         command.args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--data-dir"]).arg(&data_dir);
         if !extra_args.iter().any(|a| a == "--cache-dir") {
             command.arg("--cache-dir").arg(shared_cache_dir());
