@@ -21,9 +21,11 @@ use wasmtime::component::{Component, Linker};
 pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine.wasm"));
 
 /// Identifies the engine build: bytecode is only valid for the engine that
-/// produced it, so artifacts and caches are keyed by this.
-pub fn engine_fingerprint() -> String {
-    sha256_hex(ENGINE_WASM)
+/// produced it, so artifacts and caches are keyed by this. Hashed once: the
+/// engine is 1.6 MB and every deploy and cache load asks.
+pub fn engine_fingerprint() -> &'static str {
+    static FINGERPRINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FINGERPRINT.get_or_init(|| sha256_hex(ENGINE_WASM))
 }
 
 /// Lower-case hex SHA-256, the content hash used throughout edgefn.
@@ -109,7 +111,7 @@ impl Artifact {
         Artifact {
             bytecode_hash: sha256_hex(&bytecode),
             source_hash: sha256_hex(source.as_bytes()),
-            engine: engine_fingerprint(),
+            engine: engine_fingerprint().to_owned(),
             bytecode,
         }
     }
