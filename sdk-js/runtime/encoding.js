@@ -130,7 +130,5 @@
   };
 
   internal.DOMException = DOMException;
-  internal.utf8Encode = (text) => native.encodeUtf8(text);
-  internal.utf8Decode = (bytes) => native.decodeUtf8(bytes, false);
   internal.install(global, { DOMException, TextEncoder, TextDecoder, atob, btoa });
 })

@@ -803,7 +803,4 @@
     Object.defineProperty(global, name, { value, writable: true, configurable: true });
     internal[name] = value;
   }
-  // For other sections (e.g. a Request body given as URLSearchParams).
-  internal.serializeFormUrlencoded = serializeFormUrlencoded;
-  internal.parseFormUrlencoded = parseFormUrlencoded;
 });
