@@ -27,7 +27,7 @@ fn sandbox_overhead(c: &mut Criterion) {
     for (name, bytecode) in [("empty_handler", empty), ("hello_world", hello)] {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
-                let execution = sandbox.invoke(bytecode.clone(), request(), invocation(), &limits).await.unwrap();
+                let execution = sandbox.invoke(bytecode.clone(), request(), invocation(), &limits, Default::default()).await.unwrap();
                 assert!(execution.result.is_ok());
             })
         });

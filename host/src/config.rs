@@ -74,13 +74,54 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_MAX_DEADLINE_MS", default_value_t = 60_000)]
     pub max_deadline_ms: u64,
 
+    /// The secrets master key itself (base64 of 32 random bytes); takes
+    /// precedence over the key file. Prefer the file on a single machine.
+    #[arg(long = "master-key", env = "EDGEFN_MASTER_KEY", hide_env_values = true, value_name = "BASE64")]
+    pub master_key: Option<String>,
+
+    /// File holding the secrets master key (default: <data dir>/master.key,
+    /// created with owner-only permissions on first start when no secret is
+    /// stored yet).
+    #[arg(long, env = "EDGEFN_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// The master key being rotated away from: secrets still encrypted under
+    /// it stay readable until `edgefn rotate-master-key` has re-encrypted them.
+    #[arg(long, env = "EDGEFN_PREVIOUS_MASTER_KEY_FILE")]
+    pub previous_master_key_file: Option<PathBuf>,
+
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Exit when standard input closes (lets a supervising process, such as
     /// the test suite, guarantee the server dies with it).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,
 }
 
+/// One-off commands; without one, edgefn serves.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Re-encrypts every secret under the current master key.
+    ///
+    /// To rotate without downtime: make a new key (`head -c 32 /dev/urandom |
+    /// base64 > new.key`); restart the servers with `--master-key-file new.key
+    /// --previous-master-key-file old.key` (they read both); run this command
+    /// with the same two options; then drop `--previous-master-key-file`.
+    RotateMasterKey,
+}
+
 impl Config {
+    /// Where the secrets master key comes from.
+    pub fn key_source(&self) -> crate::secrets::KeySource {
+        crate::secrets::KeySource {
+            key: self.master_key.clone().map(zeroize::Zeroizing::new),
+            file: self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key")),
+            previous_file: self.previous_master_key_file.clone(),
+        }
+    }
+
     /// Limits applied when a manifest sets none.
     pub fn default_limits(&self) -> Limits {
         Limits { fuel: self.default_fuel, memory_bytes: self.default_memory_bytes, deadline_ms: self.default_deadline_ms }

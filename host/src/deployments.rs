@@ -14,6 +14,7 @@ use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
 use crate::sandbox::{Outcome, Sandbox};
+use crate::secrets::Secrets;
 use chrono::{DateTime, Utc};
 use edgefn_compiler::{Artifact, CompileError};
 use sea_orm::{
@@ -32,6 +33,11 @@ pub struct Manifest {
     /// Overrides of the server's default limits.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// The secrets the function may read. When present, it replaces the
+    /// function's grants; when absent, the grants stay as they are. Grants
+    /// belong to the function, so a rollback keeps today's grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
 }
 
 /// A deployment ready to serve requests.
@@ -151,6 +157,8 @@ pub struct Deployments {
     default_limits: Limits,
     limit_ceiling: Limits,
     max_source_bytes: usize,
+    /// Grants change with deploys; their cache is dropped after each.
+    secrets: Arc<Secrets>,
 }
 
 impl Deployments {
@@ -161,6 +169,7 @@ impl Deployments {
         default_limits: Limits,
         limit_ceiling: Limits,
         max_source_bytes: usize,
+        secrets: Arc<Secrets>,
     ) -> Self {
         let active = moka::future::Cache::builder()
             // Weighted by bytecode size: 256 MiB of warm functions at most.
@@ -172,7 +181,16 @@ impl Deployments {
             // cross-node notification yet).
             .time_to_live(ACTIVE_DEPLOYMENT_TTL)
             .build();
-        Deployments { db, sandbox, active, activation: RwLock::new(()), default_limits, limit_ceiling, max_source_bytes }
+        Deployments {
+            db,
+            sandbox,
+            active,
+            activation: RwLock::new(()),
+            default_limits,
+            limit_ceiling,
+            max_source_bytes,
+            secrets,
+        }
     }
 
     fn limits_for(&self, manifest: &Manifest) -> Result<Limits, ApiError> {
@@ -200,6 +218,9 @@ impl Deployments {
         validate_name(name)?;
         let source = edgefn_compiler::validate_source(source, self.max_source_bytes)?;
         let limits = self.limits_for(&manifest)?;
+        for secret in manifest.secrets.iter().flatten() {
+            crate::secrets::validate_name(secret)?;
+        }
         let started = Instant::now();
         let artifact = self.compile(source, &limits).await?;
         let build_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
@@ -252,7 +273,11 @@ impl Deployments {
         function.settings = Set(settings);
         function.updated_at = Set(now);
         function.update(&txn).await?;
+        if let Some(granted) = &manifest.secrets {
+            Secrets::replace_grants(&txn, name, granted).await?;
+        }
         txn.commit().await?;
+        self.secrets.forget_grants(name).await;
 
         let deployment = ActiveDeployment { function: name.to_owned(), version, bytecode: artifact.bytecode.into(), limits };
         self.active.insert(name.to_owned(), Arc::new(deployment)).await;
@@ -407,8 +432,11 @@ impl Deployments {
             .exec(&txn)
             .await?;
         function.delete(&txn).await?;
+        // A new function of the same name starts with no grants.
+        Secrets::replace_grants(&txn, name, &[]).await?;
         txn.commit().await?;
         self.active.invalidate(name).await;
+        self.secrets.forget_grants(name).await;
         Ok(())
     }
 }

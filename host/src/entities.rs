@@ -141,3 +141,52 @@ pub mod admin_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A secret's latest value, encrypted under the master key `key_id` names.
+pub mod secret {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub version: i32,
+        pub key_id: String,
+        pub nonce: Vec<u8>,
+        pub ciphertext: Vec<u8>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    // No derived Debug: even ciphertext has no business in a log line.
+    impl std::fmt::Debug for Model {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Secret").field("name", &self.name).field("version", &self.version).finish_non_exhaustive()
+        }
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Function `function_name` may read secret `secret_name`.
+pub mod secret_grant {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_secret_grants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub function_name: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub secret_name: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -42,6 +42,20 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<crate::secrets::SecretsError> for ApiError {
+    fn from(e: crate::secrets::SecretsError) -> Self {
+        use crate::secrets::SecretsError;
+        match e {
+            SecretsError::InvalidName(_) | SecretsError::InvalidValue(_) => ApiError::BadRequest(e.to_string()),
+            SecretsError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            // Names only, never a value: safe for the server log.
+            SecretsError::MasterKey(_) | SecretsError::Undecryptable(_) | SecretsError::Database(_) => {
+                ApiError::Internal(e.into())
+            }
+        }
+    }
+}
+
 impl From<crate::sandbox::Overloaded> for ApiError {
     fn from(_: crate::sandbox::Overloaded) -> Self {
         ApiError::Overloaded

@@ -11,6 +11,7 @@ pub mod error;
 pub mod executions;
 pub mod routes;
 pub mod sandbox;
+pub mod secrets;
 
 use anyhow::Context;
 use config::Config;
@@ -35,6 +36,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let db = sea_orm::Database::connect(options).await.context("connecting to the database")?;
     Migrator::up(&db, None).await.context("migrating the database")?;
 
+    let secrets = Arc::new(secrets::Secrets::open(db.clone(), &config.key_source()).await.context("opening the secrets store")?);
+    if let Some(config::Command::RotateMasterKey) = config.command {
+        let count = secrets.reencrypt_all().await.context("re-encrypting secrets")?;
+        println!("re-encrypted {count} secret(s) under the current master key");
+        db.close().await?;
+        return Ok(());
+    }
+
     let admin_keys = admin_keys::AdminKeys::new(db.clone());
     let first_key = admin_keys.bootstrap(config.bootstrap_admin_key.as_deref()).await?;
 
@@ -55,6 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.default_limits(),
         config.limit_ceiling(),
         config.max_source_bytes,
+        secrets.clone(),
     ));
     let (executions, writer) = executions::ExecutionLog::start(db.clone());
 
@@ -69,6 +79,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         deployments,
         executions,
         admin_keys,
+        secrets,
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,
         max_source_bytes: config.max_source_bytes,

@@ -1,4 +1,5 @@
-//! The admin API: build endpoint, versions, activation, execution records.
+//! The admin API: build endpoint, versions, activation, secrets and grants,
+//! execution records.
 //! Every route requires an admin key (`Authorization: Bearer efk_...`).
 
 use super::AppState;
@@ -8,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -23,6 +24,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/functions/{name}/versions", post(deploy))
         .route("/functions/{name}/versions/{version}", get(get_version))
         .route("/functions/{name}/activate", post(activate))
+        .route("/functions/{name}/secrets", get(get_grants).put(set_grants))
+        .route("/secrets", get(list_secrets))
+        .route("/secrets/{name}", put(set_secret).delete(delete_secret))
         .route("/executions", get(list_executions))
         .route("/executions/{id}", get(get_execution))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -80,7 +84,7 @@ impl FromRequest<AppState> for DeployBody {
         }
         let envelope: DeployEnvelope = serde_json::from_slice(&body).map_err(|e| {
             ApiError::BadRequest(format!(
-                "invalid deployment JSON: {e}; expected {{\"source\": \"<JS module>\", \"limits\": {{\"fuel\", \"memory_bytes\", \"deadline_ms\"}}}}"
+                "invalid deployment JSON: {e}; expected {{\"source\": \"<JS module>\", \"limits\": {{\"fuel\", \"memory_bytes\", \"deadline_ms\"}}, \"secrets\": [\"NAME\", ...]}}"
             ))
         })?;
         Ok(DeployBody { source: Bytes::from(envelope.source), manifest: envelope.manifest })
@@ -147,7 +151,7 @@ async fn activate(
     Path(name): Path<String>,
     body: Result<Json<ActivateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(format!("expected {{\"version\": <number>}}: {}", e.body_text())))?;
+    let body = parse_json(body, r#"{"version": <number>}"#)?;
     state.deployments.activate(&name, body.version).await?;
     Ok(Json(json!({ "function": name, "active_version": body.version, "url": state.function_url(&name) })))
 }
@@ -174,4 +178,70 @@ async fn list_executions(
 
 async fn get_execution(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(serde_json::to_value(state.executions.get(&id).await?).expect("records serialize")))
+}
+
+/// A JSON body parsed with a message that says what was expected.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+    expected: &str,
+) -> Result<T, ApiError> {
+    body.map(|Json(value)| value)
+        .map_err(|e| ApiError::BadRequest(format!("expected a JSON body like {expected}: {}", e.body_text())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    value: String,
+}
+
+/// Values are write-only: the response describes the secret, never its value.
+async fn set_secret(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<SecretBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let body = parse_json(body, r#"{"value": "<secret value>"}"#)?;
+    let (summary, created) = state.secrets.set(&name, &body.value).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(summary)).into_response())
+}
+
+async fn list_secrets(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({ "secrets": state.secrets.list().await? })))
+}
+
+async fn delete_secret(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    state.secrets.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsBody {
+    secrets: Vec<String>,
+}
+
+async fn grants_response(state: &AppState, name: &str) -> Result<Json<serde_json::Value>, ApiError> {
+    let granted = state.secrets.grants(name).await?;
+    let existing: std::collections::BTreeSet<String> = state.secrets.list().await?.into_iter().map(|s| s.name).collect();
+    let missing: Vec<&String> = granted.iter().filter(|name| !existing.contains(*name)).collect();
+    Ok(Json(json!({ "function": name, "secrets": *granted, "not_set": missing })))
+}
+
+async fn get_grants(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.deployments.describe(&name).await?;
+    grants_response(&state, &name).await
+}
+
+/// Replaces the function's grants; the next invocation sees them, no redeploy.
+async fn set_grants(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<GrantsBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = parse_json(body, r#"{"secrets": ["OPENAI_API_KEY", ...]}"#)?;
+    state.deployments.describe(&name).await?;
+    state.secrets.set_grants(&name, &body.secrets).await?;
+    grants_response(&state, &name).await
 }

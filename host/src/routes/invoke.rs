@@ -3,9 +3,11 @@
 //! Route → deployment → sandbox instance → response → execution record.
 
 use super::AppState;
+use crate::capabilities::secrets::GrantedSecrets;
 use crate::error::ApiError;
 use crate::executions::ExecutionRecord;
 use crate::sandbox::{Execution, ExecutionError, Outcome, Timings};
+use crate::secrets::Redactor;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
@@ -105,8 +107,34 @@ async fn run(
         version: u32::try_from(deployment.version).unwrap_or(0),
         caller: None,
     };
-    let execution = state.sandbox.invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits).await?;
-    Ok(respond(execution, record))
+    let secrets = state.secrets.granted_values(name).await?;
+    let redactor = Redactor::new(&secrets);
+    let execution = state
+        .sandbox
+        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets))
+        .await?;
+    let response = respond(execution, record);
+    if !redactor.is_empty() {
+        redact_record(&redactor, record);
+    }
+    Ok(response)
+}
+
+/// What the function printed or threw goes to the record with every granted
+/// secret value replaced; the caller still gets exactly what it returned.
+fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
+    for line in &mut record.console {
+        line.text = redactor.redact(&line.text);
+    }
+    if let Some(error) = &mut record.error {
+        error.message = redactor.redact(&error.message);
+        if let Some(stack) = &mut error.stack {
+            *stack = redactor.redact(stack);
+        }
+        if let Some(name) = &mut error.name {
+            *name = redactor.redact(name);
+        }
+    }
 }
 
 /// Bodies this much over the limit are not drained: the connection is closed.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub executions: ExecutionLog,
     /// Admin credentials.
     pub admin_keys: AdminKeys,
+    /// Secret values and grants.
+    pub secrets: Arc<crate::secrets::Secrets>,
     /// Base URL function URLs are reported under.
     pub public_url: Arc<str>,
     /// Largest request body a function accepts.

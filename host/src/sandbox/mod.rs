@@ -14,6 +14,7 @@ pub mod limits;
 mod store;
 
 use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
+use crate::capabilities::secrets::GrantedSecrets;
 use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
 use edgefn_world::{Function, FunctionPre};
 use limits::{Limits, MemoryLimiter};
@@ -167,7 +168,8 @@ impl Sandbox {
     pub async fn new(config: SandboxConfig) -> anyhow::Result<Self> {
         let engine = wasmtime::Engine::new(&engine_config(&config))?;
         let linker = store::linker(&engine)?;
-        let init_state = StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console));
+        let init_state =
+            StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console), GrantedSecrets::default());
         let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Sandbox {
@@ -182,7 +184,7 @@ impl Sandbox {
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
-        self.run(limits, async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, GrantedSecrets::default(), async move |store: &mut Store<StoreState>, function: &Function| {
             let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
             Ok(compiled.map_err(|e| ExecutionError {
                 line: e.line,
@@ -193,15 +195,17 @@ impl Sandbox {
         .await
     }
 
-    /// Runs a deployed function's `fetch` for one request.
+    /// Runs a deployed function's `fetch` for one request, with the secrets
+    /// granted to it.
     pub async fn invoke(
         &self,
         bytecode: Arc<[u8]>,
         request: Request,
         invocation: Invocation,
         limits: &Limits,
+        secrets: GrantedSecrets,
     ) -> Result<Execution<Response>, Overloaded> {
-        self.run(limits, async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, secrets, async move |store: &mut Store<StoreState>, function: &Function| {
             let handled = function
                 .edgefn_function_handler()
                 .call_handle(&mut *store, &bytecode, &request, &invocation)
@@ -214,6 +218,7 @@ impl Sandbox {
     async fn run<T>(
         &self,
         limits: &Limits,
+        secrets: GrantedSecrets,
         call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
     ) -> Result<Execution<T>, Overloaded> {
         let queued = Instant::now();
@@ -226,7 +231,7 @@ impl Sandbox {
 
         let mut store = Store::new(
             &self.engine,
-            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console)),
+            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console), secrets),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");

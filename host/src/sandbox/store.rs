@@ -26,7 +26,7 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    pub(super) fn new(limiter: MemoryLimiter, console: Console) -> Self {
+    pub(super) fn new(limiter: MemoryLimiter, console: Console, secrets: GrantedSecrets) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -39,7 +39,7 @@ impl StoreState {
             egress: EgressPolicy,
             limiter,
             console,
-            secrets: GrantedSecrets::default(),
+            secrets,
             database: ApplicationDatabase,
         }
     }
