@@ -18,7 +18,13 @@
  * general), `AbortController`.
  */
 
-/** The default export of a function module. */
+/**
+ * The default export of a function module.
+ *
+ * `env` has one read-only string property per secret granted to the function
+ * (`env.OPENAI_API_KEY`), read from the host on first use. Reading an
+ * upper-case name that is not granted throws a ReferenceError naming the grant.
+ */
 export interface ExportedHandler<Env = Record<string, string>> {
   /** Handles one HTTP request routed to this function. */
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response>;

@@ -22,10 +22,48 @@
     return value;
   }
 
+  // Secret names as the admin API accepts them; reading one of these that is
+  // not granted throws instead of yielding undefined, so a missing grant shows
+  // up as itself. Other keys (`then`, `toJSON`, symbols) behave as usual.
+  const SECRET_NAME = /^[A-Z][A-Z0-9_]*$/;
+
+  function notGranted(name) {
+    return new ReferenceError(
+      `env.${name}: this function is not granted the secret ${name}; add "${name}" to the "secrets" ` +
+        `of its deployment manifest, or grant it with PUT /admin/v1/functions/<name>/secrets`,
+    );
+  }
+
+  const envHandler = {
+    get(target, key, receiver) {
+      if (typeof key === "string" && !(key in target) && SECRET_NAME.test(key)) throw notGranted(key);
+      return Reflect.get(target, key, receiver);
+    },
+  };
+
+  /** `env`: one read-only property per granted secret, each fetched on first read. */
+  function makeEnv() {
+    const names = native.secretNames();
+    const target = {};
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      let value;
+      Object.defineProperty(target, name, {
+        enumerable: true,
+        get() {
+          if (value === undefined) value = native.secret(name);
+          return value;
+        },
+      });
+    }
+    return new Proxy(Object.freeze(target), envHandler);
+  }
+
   // The request arrives as separate arguments, not as one object: every
   // property the engine sets costs it an atom lookup.
-  async function dispatch(handler, method, url, headers, body, env, ctx) {
+  async function dispatch(handler, method, url, headers, body, ctx) {
     const request = internal.incomingRequest(method, url, headers, body);
+    const env = makeEnv();
     const pending = [];
     const context = Object.freeze({
       invocationId: ctx.invocationId,

@@ -81,3 +81,37 @@ test("waitUntil promises settle before the response; rejections are logged", asy
   assert.equal(runtime.logs[0][0], "error");
   assert.match(runtime.logs[0][1], /waitUntil\(\) promise rejected: Error: email failed/);
 });
+
+test("env has one property per granted secret, read from the host only when used", async () => {
+  const runtime = loadRuntime();
+  let seen;
+  await dispatchToEnd(runtime, {
+    fetch(request, env) {
+      seen = {
+        keys: Object.keys(env),
+        before: [...runtime.secretReads],
+        value: env.OPENAI_API_KEY,
+        again: env.OPENAI_API_KEY,
+        thenable: env.then,
+        lowercase: env.somethingElse,
+      };
+      assert.throws(() => { env.OPENAI_API_KEY = "x"; }, TypeError);
+      return new runtime.global.Response("ok");
+    },
+  }, {}, { OPENAI_API_KEY: "sk-test", STRIPE_KEY: "rk-test" });
+  assert.deepEqual(seen.keys, ["OPENAI_API_KEY", "STRIPE_KEY"]);
+  assert.deepEqual(seen.before, []);
+  assert.equal(seen.value, "sk-test");
+  assert.equal(seen.again, "sk-test");
+  assert.deepEqual(runtime.secretReads, ["OPENAI_API_KEY"], "read once, and only the one used");
+  assert.equal(seen.thenable, undefined, "awaiting env must not throw");
+  assert.equal(seen.lowercase, undefined);
+});
+
+test("reading a secret that is not granted throws an error naming the grant", async () => {
+  const runtime = loadRuntime();
+  await assert.rejects(
+    dispatchToEnd(runtime, { fetch(request, env) { return new runtime.global.Response(env.STRIPE_KEY); } }, {}, { OPENAI_API_KEY: "sk" }),
+    (error) => error instanceof ReferenceError && /not granted the secret STRIPE_KEY/.test(error.message),
+  );
+});

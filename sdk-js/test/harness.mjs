@@ -17,12 +17,20 @@ export function loadRuntime() {
   const global = {};
   const internal = {};
   for (const section of SECTIONS) loadSection(section, native, global, internal);
-  return { global, internal, logs, clock, native };
+  return { global, internal, logs, clock, native, secretReads: [] };
 }
 
-/** Runs dispatch to completion the way the engine does: microtasks, then timers. */
-export async function dispatchToEnd(runtime, handler, incoming, env = {}, ctx = {}) {
+/**
+ * Runs dispatch to completion the way the engine does: microtasks, then
+ * timers. `secrets` plays the host's granted secrets (name -> value).
+ */
+export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ctx = {}) {
   const { internal, native } = runtime;
+  native.secretNames = () => Object.keys(secrets);
+  native.secret = (name) => {
+    runtime.secretReads.push(name);
+    return secrets[name];
+  };
   const request = {
     method: "GET",
     url: "https://edge.test/functions/v1/f",
@@ -34,7 +42,7 @@ export async function dispatchToEnd(runtime, handler, incoming, env = {}, ctx = 
   request.headers = request.headers.flat(); // the engine passes headers flat
   const context = { invocationId: "inv-1", functionName: "f", version: 1, caller: null, ...ctx };
   let settled = null;
-  internal.dispatch(handler, request.method, request.url, request.headers, request.body, env, context).then(
+  internal.dispatch(handler, request.method, request.url, request.headers, request.body, context).then(
     (value) => (settled = { value }),
     (error) => (settled = { error }),
   );

@@ -50,7 +50,7 @@ const GC_THRESHOLD_BYTES: usize = 4 * 1024 * 1024;
 
 struct Engine {
     runtime: Runtime,
-    /// `dispatch(handler, method, url, headers, body, env, ctx)` from dispatch.js.
+    /// `dispatch(handler, method, url, headers, body, ctx)` from dispatch.js.
     dispatch: Persistent<Function<'static>>,
     /// `runTimers()` from runtime.js: fires due timers, false if none pending.
     run_timers: Persistent<Function<'static>>,
@@ -130,9 +130,8 @@ impl handler::Guest for Component {
 
             let dispatch = engine.dispatch.clone().restore(&ctx).map_err(|e| failure::internal(&ctx, e))?;
             let (method, url, headers, body) = native::request_arguments(&ctx, request)?;
-            let env = Object::new(ctx.clone()).map_err(|e| failure::internal(&ctx, e))?;
             let pending: Promise = dispatch
-                .call((handler, method, url, headers, body, env, native::invocation_object(&ctx, invocation)?))
+                .call((handler, method, url, headers, body, native::invocation_object(&ctx, invocation)?))
                 .map_err(|e| failure::from_js(&ctx, e, FailureKind::UncaughtException))?;
             let result: Object = drive(&ctx, engine, pending)?;
             native::response_from(&ctx, result)

@@ -3,6 +3,7 @@
 //! records and the plain JS objects `dispatch` takes and returns.
 
 use crate::edgefn::function::console::{self, Level};
+use crate::edgefn::function::secrets::{self, SecretError};
 use crate::edgefn::function::types::{Failure, Invocation, Request, Response};
 use crate::failure;
 use javy::quickjs::{
@@ -88,6 +89,18 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
                 // A host call: the host's wall-clock deadline still cuts it short.
                 std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
             }
+        })?,
+    )?;
+    // Secrets: the names are listed once per invocation to build `env`; a
+    // value crosses only when the function reads it.
+    native.set("secretNames", Function::new(ctx.clone(), secrets::granted)?)?;
+    native.set(
+        "secret",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, name: JsString<'js>| -> JsResult<String> {
+            secrets::get(&lossy_string(&ctx, name)).map_err(|error| match error {
+                SecretError::NotGranted(message) => Exception::throw_reference(&ctx, &message),
+                SecretError::Unavailable(message) => Exception::throw_message(&ctx, &message),
+            })
         })?,
     )?;
     Ok(native)
