@@ -1,6 +1,6 @@
 //! The same server on PostgreSQL instead of the embedded SQLite: the schema
-//! migrates, deploys and rollbacks work, records are written, and a restart
-//! serves from what PostgreSQL stored.
+//! migrates, deploys and rollbacks work, records and secrets are written, and
+//! a restart serves from what PostgreSQL stored.
 //!
 //! Needs `EDGEFN_TEST_POSTGRES_URL` (scripts/test sets it with
 //! scripts/ensure-postgres, starting a throwaway server when none runs).
@@ -26,10 +26,21 @@ async fn edgefn_runs_on_postgresql() {
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["version"], 2);
 
+    // Secrets: encrypted rows (bytea), an upsert on update, grants.
+    for value in ["pg-secret-one", "pg-secret-two"] {
+        let set = server.send(server.admin(Method::PUT, "/secrets/PG_SECRET").json(&json!({"value": value}))).await;
+        assert!(set.status.is_success(), "{}", set.text());
+    }
+    let reader = json!({"source": "export default { fetch(r, env) { return new Response(env.PG_SECRET); } };", "secrets": ["PG_SECRET"]});
+    let deployed = server.send(server.admin(Method::POST, "/functions/reader/versions").json(&reader)).await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    assert_eq!(server.get("reader").await.text(), "pg-secret-two");
+
     let rollback = server.send(server.admin(Method::POST, "/functions/svc/activate").json(&json!({"version": 1}))).await;
     assert_eq!(rollback.status, StatusCode::OK);
     let server = server.restart().await;
     assert_eq!(server.get("svc").await.json(), json!({"version": "one"}));
+    assert_eq!(server.get("reader").await.text(), "pg-secret-two");
     drop(server);
 
     admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();

@@ -44,7 +44,7 @@ impl Reply {
     }
 }
 
-fn unique_dir(label: &str) -> PathBuf {
+pub fn unique_dir(label: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}-{n}", std::process::id()));
@@ -58,6 +58,24 @@ pub fn shared_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("engine-cache")
 }
 
+/// The edgefn binary on `data_dir`, configured only by the test: a
+/// DATABASE_URL or EDGEFN_* variable in the caller's environment must not
+/// redirect it. `args` come last, so they may end with a subcommand.
+pub fn edgefn_command(data_dir: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgefn"));
+    for (name, _) in std::env::vars_os() {
+        if name == "DATABASE_URL" || name.to_string_lossy().starts_with("EDGEFN_") {
+            command.env_remove(name);
+        }
+    }
+    command.arg("--data-dir").arg(data_dir);
+    if !args.iter().any(|a| a == "--cache-dir") {
+        command.arg("--cache-dir").arg(shared_cache_dir());
+    }
+    command.args(args).env("EDGEFN_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY).env("EDGEFN_LOG", "warn");
+    command
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(&[]).await
@@ -69,22 +87,9 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (which may hold a previous server's state).
     pub async fn start_in(data_dir: PathBuf, extra_args: Vec<String>) -> TestServer {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgefn"));
-        // Configuration comes only from the test: a DATABASE_URL or EDGEFN_*
-        // variable in the caller's environment must not redirect the server.
-        for (name, _) in std::env::vars_os() {
-            if name == "DATABASE_URL" || name.to_string_lossy().starts_with("EDGEFN_") {
-                command.env_remove(name);
-            }
-        }
-        command.args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof", "--data-dir"]).arg(&data_dir);
-        if !extra_args.iter().any(|a| a == "--cache-dir") {
-            command.arg("--cache-dir").arg(shared_cache_dir());
-        }
+        let mut command = edgefn_command(&data_dir, &extra_args);
+        command.args(["--listen", "127.0.0.1:0", "--exit-on-stdin-eof"]);
         let mut child = command
-            .args(&extra_args)
-            .env("EDGEFN_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY)
-            .env("EDGEFN_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -113,6 +118,14 @@ impl TestServer {
         let (data_dir, args) = (self.data_dir.clone(), self.extra_args.clone());
         std::mem::forget(self);
         TestServer::start_in(data_dir, args).await
+    }
+
+    /// Stops this server and keeps its data directory, for the caller to reuse.
+    pub fn shut_down(mut self) -> PathBuf {
+        self.stop();
+        let data_dir = self.data_dir.clone();
+        std::mem::forget(self);
+        data_dir
     }
 
     fn stop(&mut self) {
