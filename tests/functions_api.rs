@@ -30,6 +30,10 @@ async fn the_issue_example_answers_with_its_status_json_and_a_recorded_log_line(
     assert_eq!(record["console"][0]["level"], "log");
     assert_eq!(record["console"][0]["text"], "greeting Ada");
     assert!(record["fuel_consumed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        record["response"],
+        json!({"status": 201, "headers": [["content-type", "application/json"]], "body": "{\"hello\":\"Ada\"}", "body_bytes": 15, "truncated": false})
+    );
 }
 
 #[tokio::test]

@@ -157,6 +157,8 @@ export default {
     assert_eq!(console[0], "raw [REDACTED:TOKEN]");
     assert!(console[1].starts_with("basic ") && console[1].contains("[REDACTED:TOKEN]"), "{}", console[1]);
     assert_eq!(console[2], "query https://api.test/?key=[REDACTED:TOKEN]");
+    assert_eq!(record["response"]["status"], 200);
+    assert_eq!(record["response"]["body"], "[REDACTED:TOKEN]", "{record}");
 
     let thrown = server.get("leaky/throw").await;
     assert_eq!(thrown.status, StatusCode::INTERNAL_SERVER_ERROR);

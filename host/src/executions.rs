@@ -53,6 +53,47 @@ pub struct ExecutionRecord {
     pub fuel_consumed: Option<u64>,
     /// Peak linear memory, in bytes.
     pub peak_memory_bytes: Option<u64>,
+    /// What the function returned, when it returned something.
+    pub response: Option<CapturedResponse>,
+}
+
+/// Bytes of a response body kept in its record.
+pub const RESPONSE_CAPTURE_BYTES: usize = 4096;
+
+/// The response a function returned, as recorded: the body is capped at
+/// [`RESPONSE_CAPTURE_BYTES`] and kept as text (binary bodies are described).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CapturedResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body's first bytes as UTF-8 text, or a description of binary data.
+    pub body: String,
+    /// The whole body's size.
+    pub body_bytes: usize,
+    /// True when `body` holds only the beginning.
+    pub truncated: bool,
+}
+
+impl CapturedResponse {
+    /// Captures status, headers and the beginning of the body.
+    pub fn new(status: u16, headers: &[(String, String)], body: &[u8]) -> Self {
+        let kept = &body[..body.len().min(RESPONSE_CAPTURE_BYTES)];
+        let text = match std::str::from_utf8(kept) {
+            Ok(text) => text.to_owned(),
+            // Cut inside a multi-byte character: keep the whole characters.
+            Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&kept[..e.valid_up_to()]).into_owned(),
+            Err(_) => format!("<{} bytes of binary data>", body.len()),
+        };
+        CapturedResponse {
+            status,
+            headers: headers.to_vec(),
+            body: text,
+            body_bytes: body.len(),
+            truncated: body.len() > RESPONSE_CAPTURE_BYTES,
+        }
+    }
 }
 
 impl ExecutionRecord {
@@ -76,7 +117,7 @@ impl ExecutionRecord {
             error: Set(self.error.map(|e| serde_json::to_string(&e).expect("errors serialize"))),
             fuel_consumed: Set(self.fuel_consumed.map(as_i64)),
             peak_memory_bytes: Set(self.peak_memory_bytes.map(as_i64)),
-            details: Set("{}".into()),
+            details: Set(serde_json::json!({ "response": self.response }).to_string()),
         }
     }
 }
@@ -101,6 +142,7 @@ pub struct StoredExecution {
     error: Option<serde_json::Value>,
     fuel_consumed: Option<i64>,
     peak_memory_bytes: Option<i64>,
+    response: Option<serde_json::Value>,
 }
 
 impl From<execution::Model> for StoredExecution {
@@ -123,6 +165,10 @@ impl From<execution::Model> for StoredExecution {
             error: m.error.and_then(|e| serde_json::from_str(&e).ok()),
             fuel_consumed: m.fuel_consumed,
             peak_memory_bytes: m.peak_memory_bytes,
+            response: serde_json::from_str::<serde_json::Value>(&m.details)
+                .ok()
+                .and_then(|mut details| details.get_mut("response").map(serde_json::Value::take))
+                .filter(|response| !response.is_null()),
         }
     }
 }
@@ -184,5 +230,26 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Exec
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_bodies_are_capped_text() {
+        let small = CapturedResponse::new(201, &[("a".into(), "b".into())], b"hello");
+        assert_eq!((small.body.as_str(), small.body_bytes, small.truncated), ("hello", 5, false));
+
+        let mut long = "é".repeat(RESPONSE_CAPTURE_BYTES); // 2 bytes each: the cap falls between characters
+        long.push('!');
+        let captured = CapturedResponse::new(200, &[], long.as_bytes());
+        assert!(captured.truncated);
+        assert_eq!(captured.body_bytes, long.len());
+        assert_eq!(captured.body.chars().count(), RESPONSE_CAPTURE_BYTES / 2);
+
+        let binary = CapturedResponse::new(200, &[], &[0xff, 0x00, 0xfe]);
+        assert_eq!(binary.body, "<3 bytes of binary data>");
     }
 }

@@ -5,7 +5,7 @@
 use super::AppState;
 use crate::capabilities::secrets::GrantedSecrets;
 use crate::error::ApiError;
-use crate::executions::ExecutionRecord;
+use crate::executions::{CapturedResponse, ExecutionRecord};
 use crate::sandbox::{Execution, ExecutionError, Outcome, Timings};
 use crate::secrets::Redactor;
 use axum::body::Body;
@@ -50,6 +50,7 @@ pub async fn invoke(
         error: None,
         fuel_consumed: None,
         peak_memory_bytes: None,
+        response: None,
     };
 
     let mut response = match run(&state, &name, &invocation_id, method, &uri, headers, body, &mut record).await {
@@ -120,9 +121,15 @@ async fn run(
     Ok(response)
 }
 
-/// What the function printed or threw goes to the record with every granted
-/// secret value replaced; the caller still gets exactly what it returned.
+/// What the function printed, threw or returned goes to the record with every
+/// granted secret value replaced; the caller still gets exactly what it returned.
 fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
+    if let Some(response) = &mut record.response {
+        response.body = redactor.redact(&response.body);
+        for (_, value) in &mut response.headers {
+            *value = redactor.redact(value);
+        }
+    }
     for line in &mut record.console {
         line.text = redactor.redact(&line.text);
     }
@@ -184,12 +191,15 @@ fn respond(execution: Execution<FunctionResponse>, record: &mut ExecutionRecord)
     record.fuel_consumed = Some(execution.fuel_consumed);
     record.peak_memory_bytes = Some(execution.peak_memory_bytes);
     match execution.result {
-        Ok(response) => function_response(response).unwrap_or_else(|message| {
-            record.outcome = Outcome::Error.as_str().into();
-            let error = ExecutionError::new("invalid response", message);
-            record.error = Some(error.clone());
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, &error)
-        }),
+        Ok(response) => {
+            record.response = Some(CapturedResponse::new(response.status, &response.headers, &response.body));
+            function_response(response).unwrap_or_else(|message| {
+                record.outcome = Outcome::Error.as_str().into();
+                let error = ExecutionError::new("invalid response", message);
+                record.error = Some(error.clone());
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, &error)
+            })
+        }
         Err(error) => {
             let status = match execution.outcome {
                 Outcome::Deadline => StatusCode::GATEWAY_TIMEOUT,
