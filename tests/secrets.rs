@@ -162,6 +162,9 @@ export default {
 
     let thrown = server.get("leaky/throw").await;
     assert_eq!(thrown.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // edgefn's own error body is not the author's to decide: redacted too.
+    assert!(thrown.json()["message"].as_str().unwrap().contains("bad token [REDACTED:TOKEN]"), "{}", thrown.text());
+    assert!(!thrown.text().contains(TOKEN));
     let record = server.execution(thrown.header("x-edgefn-invocation-id").unwrap()).await;
     assert!(record["error"]["message"].as_str().unwrap().contains("bad token [REDACTED:TOKEN]"), "{record}");
 

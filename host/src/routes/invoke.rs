@@ -110,18 +110,31 @@ async fn run(
     };
     let secrets = state.secrets.granted_values(name).await?;
     let redactor = Redactor::new(&secrets);
-    let execution = state
+    let mut execution = state
         .sandbox
         .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets))
         .await?;
-    let response = respond(execution, record);
-    if !redactor.is_empty() {
-        redact_record(&redactor, record);
+    if redactor.is_empty() {
+        return Ok(respond(execution, record));
     }
+    // A thrown error reaches the caller in edgefn's own 500 body, which the
+    // function's author did not write: it is redacted for the caller too.
+    if let Err(error) = &mut execution.result {
+        redact_error(&redactor, error);
+    }
+    let response = respond(execution, record);
+    redact_record(&redactor, record);
     Ok(response)
 }
 
-/// What the function printed, threw or returned goes to the record with every
+fn redact_error(redactor: &Redactor, error: &mut ExecutionError) {
+    error.message = redactor.redact(&error.message);
+    for text in [&mut error.stack, &mut error.name].into_iter().flatten() {
+        *text = redactor.redact(text);
+    }
+}
+
+/// What the function printed or returned goes to the record with every
 /// granted secret value replaced; the caller still gets exactly what it returned.
 fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
     if let Some(response) = &mut record.response {
@@ -132,15 +145,6 @@ fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
     }
     for line in &mut record.console {
         line.text = redactor.redact(&line.text);
-    }
-    if let Some(error) = &mut record.error {
-        error.message = redactor.redact(&error.message);
-        if let Some(stack) = &mut error.stack {
-            *stack = redactor.redact(stack);
-        }
-        if let Some(name) = &mut error.name {
-            *name = redactor.redact(name);
-        }
     }
 }
 
