@@ -46,11 +46,18 @@ export interface ExecutionContext {
   passThroughOnException(): void;
 }
 
-/** Identity of whoever invoked the function. */
+/**
+ * Identity of whoever invoked the function, as the host established it before
+ * the function ran (the token itself is never passed on). Groups and metadata
+ * are the user's current ones, read from edgefn's database (or the external
+ * identity provider's claims).
+ */
 export interface Caller {
+  /** The user's id, the external provider's `sub`, or an admin key's prefix. */
   readonly id: string;
   readonly email: string | null;
-  readonly role: "anonymous" | "authenticated" | "service";
+  /** `service` is an admin key; anonymous callers have no `Caller` at all. */
+  readonly role: "authenticated" | "service";
   readonly groups: readonly string[];
   readonly metadata: Readonly<Record<string, unknown>>;
 }

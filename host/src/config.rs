@@ -90,6 +90,71 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_PREVIOUS_MASTER_KEY_FILE")]
     pub previous_master_key_file: Option<PathBuf>,
 
+    /// `iss` and `aud` of the access tokens edgefn issues. Servers sharing a
+    /// database must use the same value (and the same master key).
+    #[arg(long, env = "EDGEFN_JWT_ISSUER", default_value = "edgefn")]
+    pub jwt_issuer: String,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "EDGEFN_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in seconds (each use issues a new one).
+    #[arg(long, env = "EDGEFN_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// How long a user's groups, metadata and disabled flag are cached, in
+    /// milliseconds: an admin's change reaches other servers within this time.
+    #[arg(long, env = "EDGEFN_IDENTITY_CACHE_TTL_MS", default_value_t = 30_000)]
+    pub identity_cache_ttl_ms: u64,
+
+    /// Let anyone create an account at POST /auth/v1/signup.
+    #[arg(long, env = "EDGEFN_SIGNUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub signup: bool,
+
+    /// Failed sign-ins allowed per email within the window (four times as
+    /// many per client address) before sign-in answers 429.
+    #[arg(long, env = "EDGEFN_SIGN_IN_MAX_FAILURES", default_value_t = 5)]
+    pub sign_in_max_failures: u32,
+
+    /// The failed sign-in window, in seconds.
+    #[arg(long, env = "EDGEFN_SIGN_IN_WINDOW_SECS", default_value_t = 900)]
+    pub sign_in_window_secs: u64,
+
+    /// External identity provider: the exact `iss` of its tokens. With
+    /// `--oidc-audience` and `--oidc-jwks-url`, its tokens are accepted.
+    #[arg(long, env = "EDGEFN_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The `aud` the provider's tokens must carry.
+    #[arg(long, env = "EDGEFN_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// Where the provider publishes its signing keys (JWKS).
+    #[arg(long, env = "EDGEFN_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+
+    /// Algorithms accepted from the provider, comma-separated (asymmetric only).
+    #[arg(long, env = "EDGEFN_OIDC_ALGORITHMS", default_value = "RS256,ES256", value_delimiter = ',')]
+    pub oidc_algorithms: Vec<String>,
+
+    /// The provider's claim holding the user's groups (dots reach into objects).
+    #[arg(long, env = "EDGEFN_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+
+    /// The provider's claim holding the user's metadata (an object).
+    #[arg(long, env = "EDGEFN_OIDC_METADATA_CLAIM", default_value = "metadata")]
+    pub oidc_metadata_claim: String,
+
+    /// Clock skew tolerated on the provider's `exp` and `nbf`, in seconds.
+    #[arg(long, env = "EDGEFN_OIDC_LEEWAY_SECS", default_value_t = 30)]
+    pub oidc_leeway_secs: u64,
+
+    /// The least time between two fetches of the provider's JWKS, in seconds
+    /// (a token naming an unknown key triggers one).
+    #[arg(long, env = "EDGEFN_OIDC_JWKS_REFETCH_SECS", default_value_t = 10)]
+    pub oidc_jwks_refetch_secs: u64,
+
     /// What to do instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -120,6 +185,50 @@ impl Config {
             file: self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key")),
             previous_file: self.previous_master_key_file.clone(),
         }
+    }
+
+    /// Identity settings.
+    pub fn identity(&self) -> Result<crate::identity::IdentityConfig, String> {
+        use std::time::Duration;
+        let external = match (&self.oidc_issuer, &self.oidc_audience, &self.oidc_jwks_url) {
+            (Some(issuer), Some(audience), Some(jwks_url)) => {
+                if *issuer == self.jwt_issuer {
+                    return Err("--oidc-issuer must differ from --jwt-issuer: tokens are routed to a verifier by issuer".into());
+                }
+                let algorithms = self
+                    .oidc_algorithms
+                    .iter()
+                    .map(|name| {
+                        name.trim().parse::<jsonwebtoken::Algorithm>().map_err(|_| format!("unknown JWT algorithm {name:?}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(crate::identity::ExternalProviderConfig {
+                    issuer: issuer.clone(),
+                    audience: audience.clone(),
+                    jwks_url: jwks_url.clone(),
+                    algorithms,
+                    groups_claim: self.oidc_groups_claim.clone(),
+                    metadata_claim: self.oidc_metadata_claim.clone(),
+                    leeway_secs: self.oidc_leeway_secs,
+                    min_refetch: Duration::from_secs(self.oidc_jwks_refetch_secs),
+                })
+            }
+            (None, None, None) => None,
+            _ => return Err("--oidc-issuer, --oidc-audience and --oidc-jwks-url go together".into()),
+        };
+        if self.access_token_ttl_secs == 0 || self.sign_in_max_failures == 0 {
+            return Err("--access-token-ttl-secs and --sign-in-max-failures must be at least 1".into());
+        }
+        Ok(crate::identity::IdentityConfig {
+            issuer: self.jwt_issuer.clone(),
+            access_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_token_ttl_secs.max(60)),
+            profile_ttl: Duration::from_millis(self.identity_cache_ttl_ms.max(1)),
+            signup_enabled: self.signup,
+            max_sign_in_failures: self.sign_in_max_failures,
+            sign_in_window: Duration::from_secs(self.sign_in_window_secs.max(1)),
+            external,
+        })
     }
 
     /// Limits applied when a manifest sets none.

@@ -10,6 +10,7 @@
 //! - activation is atomic: requests see the old version or the new one, never
 //!   a mix, because the cache swap happens under the same lock that loads take.
 
+use crate::access::{Access, Cors, Policy};
 use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -38,6 +39,37 @@ pub struct Manifest {
     /// belong to the function, so a rollback keeps today's grants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<String>>,
+    /// Who may call the function (see `access::Policy`). When present, it
+    /// replaces the function's policy; when absent, the policy stays (a new
+    /// function's is `authenticated`). Like grants, it belongs to the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
+    /// Browser origins that may call the function (see `access::Cors`);
+    /// replaces the function's CORS settings when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    /// The access settings this manifest asks for, validated, applied over `current`.
+    fn access_over(&self, current: &Access) -> Result<Access, ApiError> {
+        let mut access = current.clone();
+        if let Some(policy) = &self.policy {
+            access.policy = Policy::parse(policy).map_err(|e| ApiError::BadRequest(format!("invalid policy: {e}")))?;
+        }
+        if let Some(cors) = &self.cors {
+            access.cors = if cors.is_null() {
+                None
+            } else {
+                Some(Cors::parse(cors).map_err(|e| ApiError::BadRequest(format!("invalid CORS settings: {e}")))?)
+            };
+        }
+        Ok(access)
+    }
+
+    fn sets_access(&self) -> bool {
+        self.policy.is_some() || self.cors.is_some()
+    }
 }
 
 /// A deployment ready to serve requests.
@@ -51,6 +83,9 @@ pub struct ActiveDeployment {
     pub bytecode: Arc<[u8]>,
     /// The limits in effect.
     pub limits: Limits,
+    /// Who may call it; read with the deployment, so a policy change takes
+    /// effect with the same cache invalidation as an activation.
+    pub access: Access,
 }
 
 /// The result of a successful deploy.
@@ -66,6 +101,8 @@ pub struct DeployReport {
     pub build_ms: f64,
     /// The limits the version runs with.
     pub limits: Limits,
+    /// The function's access settings after this deploy.
+    pub access: serde_json::Value,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
 }
@@ -81,6 +118,24 @@ pub struct FunctionSummary {
     pub created_at: DateTime<Utc>,
     /// Last deploy or activation.
     pub updated_at: DateTime<Utc>,
+    /// Policy and CORS settings.
+    pub access: serde_json::Value,
+}
+
+impl FunctionSummary {
+    fn from_model(f: function::Model) -> Self {
+        let access = match Access::from_stored(f.access.as_deref()) {
+            Ok(access) => access.to_json(),
+            Err(error) => serde_json::json!({"error": error}),
+        };
+        FunctionSummary {
+            name: f.name,
+            active_version: f.active_version,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+            access,
+        }
+    }
 }
 
 /// One version as the admin API shows it.
@@ -221,6 +276,8 @@ impl Deployments {
         for secret in manifest.secrets.iter().flatten() {
             crate::secrets::validate_name(secret)?;
         }
+        // Validated before compiling; applied over the stored settings below.
+        manifest.access_over(&Access::default())?;
         let started = Instant::now();
         let artifact = self.compile(source, &limits).await?;
         let build_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
@@ -236,6 +293,7 @@ impl Deployments {
                     name: Set(name.to_owned()),
                     active_version: Set(None),
                     settings: Set(settings.clone()),
+                    access: Set(None),
                     created_at: Set(now),
                     updated_at: Set(now),
                     ..Default::default()
@@ -268,7 +326,12 @@ impl Deployments {
         }
         .insert(&txn)
         .await?;
+        let stored_access = Access::from_stored(function.access.as_deref()).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+        let access = manifest.access_over(&stored_access)?;
         let mut function = function.into_active_model();
+        if manifest.sets_access() {
+            function.access = Set(Some(access.to_json().to_string()));
+        }
         function.active_version = Set(Some(version));
         function.settings = Set(settings);
         function.updated_at = Set(now);
@@ -279,16 +342,19 @@ impl Deployments {
         txn.commit().await?;
         self.secrets.forget_grants(name).await;
 
-        let deployment = ActiveDeployment { function: name.to_owned(), version, bytecode: artifact.bytecode.into(), limits };
-        self.active.insert(name.to_owned(), Arc::new(deployment)).await;
-        Ok(DeployReport {
+        let report = DeployReport {
             function: name.to_owned(),
             version,
             content_hash: format!("sha256:{}", artifact.source_hash),
             build_ms: build_us as f64 / 1000.0,
             limits,
+            access: access.to_json(),
             created_at: now,
-        })
+        };
+        let deployment =
+            ActiveDeployment { function: name.to_owned(), version, bytecode: artifact.bytecode.into(), limits, access };
+        self.active.insert(name.to_owned(), Arc::new(deployment)).await;
+        Ok(report)
     }
 
     /// The deployment serving `name`.
@@ -310,6 +376,9 @@ impl Deployments {
             .map_err(internal)?
             .ok_or_else(not_found)?;
         let version = function.active_version.ok_or_else(not_found)?;
+        // A policy we cannot read fails closed: the function does not run.
+        let access = Access::from_stored(function.access.as_deref())
+            .map_err(|e| LoadError::Internal(format!("the access settings of {name:?} are unreadable: {e}")))?;
         let row = function_version::Entity::find()
             .filter(function_version::Column::FunctionId.eq(function.id))
             .filter(function_version::Column::Version.eq(version))
@@ -327,7 +396,7 @@ impl Deployments {
         } else {
             self.rebuild(row, &limits).await?
         };
-        Ok(Arc::new(ActiveDeployment { function: name.to_owned(), version, bytecode: bytecode.into(), limits }))
+        Ok(Arc::new(ActiveDeployment { function: name.to_owned(), version, bytecode: bytecode.into(), limits, access }))
     }
 
     /// Recompiles a stored version whose bytecode must not run (corrupt, or
@@ -379,15 +448,7 @@ impl Deployments {
     /// Every function, by name.
     pub async fn list(&self) -> Result<Vec<FunctionSummary>, ApiError> {
         let functions = function::Entity::find().order_by_asc(function::Column::Name).all(&self.db).await?;
-        Ok(functions
-            .into_iter()
-            .map(|f| FunctionSummary {
-                name: f.name,
-                active_version: f.active_version,
-                created_at: f.created_at,
-                updated_at: f.updated_at,
-            })
-            .collect())
+        Ok(functions.into_iter().map(FunctionSummary::from_model).collect())
     }
 
     /// One function with its versions, newest first.
@@ -401,13 +462,7 @@ impl Deployments {
             .into_iter()
             .map(|v| VersionSummary::from_model(v, false))
             .collect();
-        let summary = FunctionSummary {
-            name: function.name,
-            active_version: function.active_version,
-            created_at: function.created_at,
-            updated_at: function.updated_at,
-        };
-        Ok((summary, versions))
+        Ok((FunctionSummary::from_model(function), versions))
     }
 
     /// One version, with its source.
@@ -420,6 +475,26 @@ impl Deployments {
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("function {name:?} has no version {version}")))?;
         Ok(VersionSummary::from_model(row, true))
+    }
+
+    /// A function's access settings.
+    pub async fn access(&self, name: &str) -> Result<Access, ApiError> {
+        let function = self.find_function(name).await?;
+        Access::from_stored(function.access.as_deref()).map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))
+    }
+
+    /// Replaces a function's access settings; the next request on this
+    /// server is checked against them (other servers: within
+    /// [`ACTIVE_DEPLOYMENT_TTL`]). No redeploy.
+    pub async fn set_access(&self, name: &str, access: &Access) -> Result<(), ApiError> {
+        let function = self.find_function(name).await?;
+        let _exclusive = self.activation.write().await;
+        let mut active = function.into_active_model();
+        active.access = Set(Some(access.to_json().to_string()));
+        active.updated_at = Set(Utc::now());
+        active.update(&self.db).await?;
+        self.active.invalidate(name).await;
+        Ok(())
     }
 
     /// Deletes a function and all its versions.

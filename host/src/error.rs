@@ -28,9 +28,26 @@ pub enum ApiError {
     /// Missing or invalid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// Valid credentials that do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts; retry after the given seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// For a person.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// Every instance slot stayed busy.
     #[error("edgefn is at capacity; retry shortly")]
     Overloaded,
+    /// A service edgefn depends on is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something is wrong on our side; details are in the server log only.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -52,6 +69,39 @@ impl From<crate::secrets::SecretsError> for ApiError {
             SecretsError::MasterKey(_) | SecretsError::Undecryptable(_) | SecretsError::Database(_) => {
                 ApiError::Internal(e.into())
             }
+        }
+    }
+}
+
+impl From<crate::identity::IdentityError> for ApiError {
+    fn from(e: crate::identity::IdentityError) -> Self {
+        use crate::identity::IdentityError;
+        match e {
+            IdentityError::InvalidToken(_) | IdentityError::InvalidCredentials => ApiError::Unauthorized(e.to_string()),
+            IdentityError::RateLimited { retry_after_secs } => {
+                ApiError::TooManyRequests { message: e.to_string(), retry_after_secs }
+            }
+            IdentityError::SignupDisabled => ApiError::Forbidden(e.to_string()),
+            IdentityError::Invalid(message) => ApiError::BadRequest(message),
+            IdentityError::NotFound(message) => ApiError::NotFound(message),
+            IdentityError::Conflict(message) => ApiError::Conflict(message),
+            // The provider being down is not the caller's fault, but their
+            // token cannot be checked either: 401 would tell them to sign in
+            // again for nothing, so it is a 503.
+            IdentityError::ProviderUnavailable(_) => ApiError::Unavailable(e.to_string()),
+            IdentityError::Database(_) | IdentityError::Internal(_) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<crate::admin_keys::AdminKeyError> for ApiError {
+    fn from(e: crate::admin_keys::AdminKeyError) -> Self {
+        use crate::admin_keys::AdminKeyError;
+        match e {
+            AdminKeyError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            AdminKeyError::LastKey(_) => ApiError::Conflict(e.to_string()),
+            AdminKeyError::Invalid(message) => ApiError::BadRequest(message),
+            AdminKeyError::Database(_) => ApiError::Internal(e.into()),
         }
     }
 }
@@ -87,6 +137,18 @@ impl IntoResponse for ApiError {
                 let mut response =
                     (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "unauthorized", "message": message}))).into_response();
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, json!({"error": "forbidden", "message": message})),
+            ApiError::Conflict(message) => (StatusCode::CONFLICT, json!({"error": "conflict", "message": message})),
+            ApiError::Unavailable(message) => {
+                (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message}))
+            }
+            ApiError::TooManyRequests { message, retry_after_secs } => {
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"error": "rate_limited", "message": message})))
+                        .into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 return response;
             }
             ApiError::Overloaded => {

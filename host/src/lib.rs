@@ -2,6 +2,7 @@
 //! `routes::invoke` → `deployments` → `sandbox` → `capabilities::*` →
 //! `executions`; deploys through `routes::admin` → `deployments` → `sandbox`.
 
+pub mod access;
 pub mod admin_keys;
 pub mod capabilities;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod deployments;
 mod entities;
 pub mod error;
 pub mod executions;
+pub mod identity;
 pub mod routes;
 pub mod sandbox;
 pub mod secrets;
@@ -23,6 +25,7 @@ use tokio::io::AsyncReadExt;
 /// Starts edgefn with `config` and serves until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let identity_config = config.identity().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
 
@@ -46,6 +49,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let admin_keys = admin_keys::AdminKeys::new(db.clone());
     let first_key = admin_keys.bootstrap(config.bootstrap_admin_key.as_deref()).await?;
+    let identity = Arc::new(
+        identity::Identity::new(
+            db.clone(),
+            identity_config,
+            secrets.derived_keys(identity::SIGNING_KEY_PURPOSE),
+            admin_keys.clone(),
+        )
+        .context("setting up identity")?,
+    );
 
     let sandbox = Arc::new(
         sandbox::Sandbox::new(sandbox::SandboxConfig {
@@ -79,6 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         deployments,
         executions,
         admin_keys,
+        identity,
         secrets,
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,
@@ -91,7 +104,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     println!("deploy:  curl -X POST -H 'Authorization: Bearer <admin key>' --data-binary @hello.js {public_url}/admin/v1/functions/hello/versions");
 
-    axum::serve(listener, routes::router(state))
+    // Connection info gives sign-in rate limits (and records) the client address.
+    let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(config.exit_on_stdin_eof))
         .await?;
     // The router (and every sender of records) is gone: let the writer drain.

@@ -75,6 +75,8 @@ pub fn validate_name(name: &str) -> Result<(), SecretsError> {
 struct MasterKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// Kept only to derive purpose-bound subkeys (see [`Secrets::derived_keys`]).
+    bytes: Zeroizing<[u8; 32]>,
 }
 
 impl MasterKey {
@@ -95,7 +97,18 @@ impl MasterKey {
         hasher.update(&bytes[..]);
         let id = hex::encode(&hasher.finalize()[..8]);
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).expect("32-byte key");
-        Ok(MasterKey { id, cipher })
+        let bytes = Zeroizing::new(<[u8; 32]>::try_from(&bytes[..]).expect("checked length"));
+        Ok(MasterKey { id, cipher, bytes })
+    }
+
+    /// HMAC-SHA256(master key, purpose): a key for one purpose that reveals
+    /// nothing about the master key or any other purpose's key.
+    fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.bytes[..]).expect("HMAC takes any key length");
+        mac.update(b"edgefn derived key\0");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
     }
 
     fn encrypt(&self, name: &str, version: i32, value: &str) -> (Vec<u8>, Vec<u8>) {
@@ -255,6 +268,17 @@ impl Secrets {
             )));
         }
         Ok(Secrets { db, keys, grants: moka::future::Cache::builder().time_to_live(GRANTS_TTL).build() })
+    }
+
+    /// Keys for `purpose` derived from the master key(s): the current one
+    /// first, then the previous one during a rotation, each with the master
+    /// key's id. Servers that share a database share the master key, so they
+    /// derive the same keys with nothing more to distribute.
+    pub fn derived_keys(&self, purpose: &str) -> Vec<(String, Zeroizing<[u8; 32]>)> {
+        std::iter::once(&self.keys.current)
+            .chain(self.keys.previous.as_ref())
+            .map(|key| (key.id.clone(), key.derive(purpose)))
+            .collect()
     }
 
     /// Sets a secret's value: version 1 when new, else the next version.

@@ -1,8 +1,9 @@
-//! The admin API: build endpoint, versions, activation, secrets and grants,
-//! execution records.
+//! The admin API: build endpoint, versions, activation, access policies,
+//! secrets and grants, execution records; users, groups and keys are in
+//! `admin_identity`.
 //! Every route requires an admin key (`Authorization: Bearer efk_...`).
 
-use super::AppState;
+use super::{AppState, parse_json};
 use crate::deployments::Manifest;
 use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
@@ -25,6 +26,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/functions/{name}/versions/{version}", get(get_version))
         .route("/functions/{name}/activate", post(activate))
         .route("/functions/{name}/secrets", get(get_grants).put(set_grants))
+        .route("/functions/{name}/access", get(get_access).put(set_access))
+        .merge(super::admin_identity::router())
         .route("/secrets", get(list_secrets))
         .route("/secrets/{name}", put(set_secret).delete(delete_secret))
         .route("/executions", get(list_executions))
@@ -84,7 +87,7 @@ impl FromRequest<AppState> for DeployBody {
         }
         let envelope: DeployEnvelope = serde_json::from_slice(&body).map_err(|e| {
             ApiError::BadRequest(format!(
-                "invalid deployment JSON: {e}; expected {{\"source\": \"<JS module>\", \"limits\": {{\"fuel\", \"memory_bytes\", \"deadline_ms\"}}, \"secrets\": [\"NAME\", ...]}}"
+                "invalid deployment JSON: {e}; expected {{\"source\": \"<JS module>\", \"limits\": {{\"fuel\", \"memory_bytes\", \"deadline_ms\"}}, \"secrets\": [\"NAME\", ...], \"policy\": {{\"type\": \"authenticated\"}}, \"cors\": {{\"allow_origins\": [...]}}}}"
             ))
         })?;
         Ok(DeployBody { source: Bytes::from(envelope.source), manifest: envelope.manifest })
@@ -180,15 +183,6 @@ async fn get_execution(State(state): State<AppState>, Path(id): Path<String>) ->
     Ok(Json(serde_json::to_value(state.executions.get(&id).await?).expect("records serialize")))
 }
 
-/// A JSON body parsed with a message that says what was expected.
-fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
-    expected: &str,
-) -> Result<T, ApiError> {
-    body.map(|Json(value)| value)
-        .map_err(|e| ApiError::BadRequest(format!("expected a JSON body like {expected}: {}", e.body_text())))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SecretBody {
@@ -244,4 +238,28 @@ async fn set_grants(
     state.deployments.describe(&name).await?;
     state.secrets.set_grants(&name, &body.secrets).await?;
     grants_response(&state, &name).await
+}
+
+async fn get_access(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let access = state.deployments.access(&name).await?;
+    let mut value = access.to_json();
+    value["function"] = json!(name);
+    Ok(Json(value))
+}
+
+/// Replaces the policy (and, when given, the CORS settings) without a redeploy.
+async fn set_access(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = parse_json(body, r#"{"policy": {"type": "group", "groups": ["admin"]}, "cors": {...}}"#)?;
+    if body.get("policy").is_none() {
+        return Err(ApiError::BadRequest(
+            "the body needs \"policy\" (and may have \"cors\"); a function always has a policy".into(),
+        ));
+    }
+    let access = crate::access::Access::parse(&body).map_err(ApiError::BadRequest)?;
+    state.deployments.set_access(&name, &access).await?;
+    get_access(State(state), Path(name)).await
 }

@@ -1,8 +1,12 @@
 //! `ANY /functions/v1/<name>[/<sub-path>]`: run the function for this request.
 //!
-//! Route → deployment → sandbox instance → response → execution record.
+//! Route → deployment → CORS preflight → identity and policy → sandbox
+//! instance → response → execution record.
 
 use super::AppState;
+use crate::access::{self, Decision, Policy};
+use crate::deployments::ActiveDeployment;
+use crate::identity::{Caller, IdentityError};
 use crate::capabilities::secrets::GrantedSecrets;
 use crate::error::ApiError;
 use crate::executions::{CapturedResponse, ExecutionRecord};
@@ -31,13 +35,26 @@ pub async fn invoke(
     let received_at = chrono::Utc::now();
     let started = Instant::now();
     let name = params.get("name").cloned().unwrap_or_default();
+
+    // Unknown functions are not recorded: anyone can make up names.
+    let deployment = match state.deployments.active(&name).await {
+        Ok(deployment) => deployment,
+        Err(error) => return error.into_response(),
+    };
+    let cors = deployment.access.cors.as_ref();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        // A browser's preflight: answered from the settings, never run, and
+        // not an execution (it carries no credentials to record).
+        return access::preflight(cors, origin.as_deref(), &headers);
+    }
+
     let invocation_id = uuid::Uuid::now_v7().to_string();
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
-
     let mut record = ExecutionRecord {
         id: invocation_id.clone(),
         function: name.clone(),
-        version: None,
+        version: Some(deployment.version),
         received_at,
         duration_us: 0,
         timings: Timings::default(),
@@ -53,21 +70,28 @@ pub async fn invoke(
         response: None,
     };
 
-    let mut response = match run(&state, &name, &invocation_id, method, &uri, headers, body, &mut record).await {
-        Ok(response) => response,
-        Err(error) => {
-            record.error = Some(ExecutionError::new("request refused", error.to_string()));
-            let response = error.into_response();
-            if response.status() == StatusCode::NOT_FOUND {
-                // Unknown functions are not recorded: anyone can make up names.
-                return response;
+    let mut response = match authorize(&state, &deployment, &headers, &mut record).await {
+        Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record).await {
+            Ok(response) => response,
+            Err(error) => {
+                record.error = Some(ExecutionError::new("request refused", error.to_string()));
+                let response = error.into_response();
+                if response.status().is_server_error() {
+                    record.outcome = "error".into();
+                }
+                response
             }
-            if response.status().is_server_error() {
-                record.outcome = "error".into();
-            }
-            response
+        },
+        Err(denied) => {
+            // Read what the client is still sending, so it sees the 401/403
+            // rather than a broken pipe; nothing of it is kept.
+            discard_body(body).await;
+            denied
         }
     };
+    if let (Some(cors), Some(origin)) = (cors, origin.as_deref()) {
+        access::decorate(cors, origin, response.headers_mut());
+    }
     if let Ok(id) = HeaderValue::from_str(&invocation_id) {
         response.headers_mut().insert(HeaderName::from_static("x-edgefn-invocation-id"), id);
     }
@@ -77,10 +101,52 @@ pub async fn invoke(
     response
 }
 
+/// The caller, if the function's policy admits them; otherwise the 401/403
+/// (or 503 when the identity provider cannot be reached), recorded as denied.
+async fn authorize(
+    state: &AppState,
+    deployment: &ActiveDeployment,
+    headers: &HeaderMap,
+    record: &mut ExecutionRecord,
+) -> Result<Option<Caller>, Response> {
+    // A header that is not even text cannot be a credential of ours.
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let policy = &deployment.access.policy;
+    let caller = match state.identity.authenticate(authorization).await {
+        Ok(caller) => caller,
+        // A public function may receive someone else's Authorization header
+        // (a webhook sender's, say): it is the function's to check, and the
+        // caller is anonymous to edgefn.
+        Err(IdentityError::InvalidToken(_)) if *policy == Policy::Public => None,
+        Err(error @ IdentityError::InvalidToken(_)) => {
+            return Err(deny(record, ApiError::Unauthorized(error.to_string())));
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            record.outcome = "error".into();
+            record.error = Some(ExecutionError::new("identity unavailable", error.to_string()));
+            return Err(error.into_response());
+        }
+    };
+    record.caller = caller.as_ref().map(Caller::record_label);
+    match policy.decide(caller.as_ref()) {
+        Decision::Allow => Ok(caller),
+        Decision::Unauthenticated(reason) => Err(deny(record, ApiError::Unauthorized(reason))),
+        Decision::Forbidden(reason) => Err(deny(record, ApiError::Forbidden(reason))),
+    }
+}
+
+fn deny(record: &mut ExecutionRecord, error: ApiError) -> Response {
+    record.outcome = "denied".into();
+    record.error = Some(ExecutionError::new("access denied", error.to_string()));
+    error.into_response()
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
-    name: &str,
+    deployment: &ActiveDeployment,
+    caller: Option<Caller>,
     invocation_id: &str,
     method: Method,
     uri: &Uri,
@@ -88,16 +154,18 @@ async fn run(
     body: Body,
     record: &mut ExecutionRecord,
 ) -> Result<Response, ApiError> {
-    let deployment = state.deployments.active(name).await?;
-    record.version = Some(deployment.version);
-
+    let name = deployment.function.as_str();
     let body = read_body(body, state.max_body_bytes).await?;
 
+    // A credential edgefn accepted is edgefn's: the function gets the caller,
+    // never the token it could leak.
+    let consumed_credential = caller.is_some();
     let request = FunctionRequest {
         method: method.to_string(),
         url: absolute_url(state, &headers, uri),
         headers: headers
             .iter()
+            .filter(|(name, _)| !(consumed_credential && *name == header::AUTHORIZATION))
             .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
         body: body.to_vec(),
@@ -106,7 +174,7 @@ async fn run(
         id: invocation_id.to_owned(),
         function_name: name.to_owned(),
         version: u32::try_from(deployment.version).unwrap_or(0),
-        caller: None,
+        caller: caller.as_ref().map(Caller::to_wit),
     };
     let secrets = state.secrets.granted_values(name).await?;
     let redactor = Redactor::new(&secrets);
@@ -145,6 +213,21 @@ fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
     }
     for line in &mut record.console {
         line.text = redactor.redact(&line.text);
+    }
+}
+
+/// A denied request's body is read and dropped up to this much; past it the
+/// connection is closed instead.
+const MAX_DISCARD_BYTES: usize = 1 << 20;
+
+async fn discard_body(mut body: Body) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > MAX_DISCARD_BYTES {
+            break;
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP surface: function URLs, the admin API and health.
 
 mod admin;
+mod admin_identity;
+mod auth;
 mod invoke;
 
 use crate::admin_keys::AdminKeys;
@@ -22,6 +24,8 @@ pub struct AppState {
     pub executions: ExecutionLog,
     /// Admin credentials.
     pub admin_keys: AdminKeys,
+    /// Users, sessions and token verification.
+    pub identity: Arc<crate::identity::Identity>,
     /// Secret values and grants.
     pub secrets: Arc<crate::secrets::Secrets>,
     /// Base URL function URLs are reported under.
@@ -46,6 +50,17 @@ pub fn router(state: AppState) -> Router {
         .route("/functions/v1/{name}/", any(invoke::invoke))
         .route("/functions/v1/{name}/{*rest}", any(invoke::invoke))
         .nest("/admin/v1", admin::router(state.clone()))
+        .nest("/auth/v1", auth::router())
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .with_state(state)
+}
+
+/// A JSON body parsed with a message that says what was expected.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    expected: &str,
+) -> Result<T, crate::error::ApiError> {
+    body.map(|axum::Json(value)| value).map_err(|e| {
+        crate::error::ApiError::BadRequest(format!("expected a JSON body like {expected}: {}", e.body_text()))
+    })
 }
