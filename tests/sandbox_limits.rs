@@ -13,7 +13,7 @@ async fn deploy_limited(server: &TestServer, name: &str, fixture: &str, limits: 
         .send(
             server
                 .admin(Method::POST, &format!("/functions/{name}/versions"))
-                .json(&json!({"source": fixture_source(fixture), "limits": limits})),
+                .json(&json!({"source": fixture_source(fixture), "limits": limits, "policy": {"type": "public"}})),
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());

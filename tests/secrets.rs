@@ -30,6 +30,7 @@ async fn deploy_with_grants(server: &TestServer, name: &str, source: &str, secre
         .send(server.admin(Method::POST, &format!("/functions/{name}/versions")).json(&json!({
             "source": source,
             "secrets": secrets,
+            "policy": {"type": "public"},
         })))
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());

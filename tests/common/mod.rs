@@ -156,14 +156,23 @@ impl TestServer {
         self.client.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(ADMIN_KEY)
     }
 
-    /// Deploys `source` as `name` through the build endpoint.
+    /// Deploys `source` as `name` through the build endpoint, as a raw JS
+    /// upload, and makes the function public: most tests are not about
+    /// access (tests/identity.rs is), and a new function is `authenticated`.
     pub async fn deploy_source(&self, name: &str, source: &str) -> Reply {
-        self.send(
-            self.admin(Method::POST, &format!("/functions/{name}/versions"))
-                .header("content-type", "application/javascript")
-                .body(source.to_owned()),
-        )
-        .await
+        let reply = self
+            .send(
+                self.admin(Method::POST, &format!("/functions/{name}/versions"))
+                    .header("content-type", "application/javascript")
+                    .body(source.to_owned()),
+            )
+            .await;
+        if reply.status == StatusCode::CREATED {
+            let public = serde_json::json!({"policy": {"type": "public"}});
+            let made_public = self.send(self.admin(Method::PUT, &format!("/functions/{name}/access")).json(&public)).await;
+            assert_eq!(made_public.status, StatusCode::OK, "making {name} public: {}", made_public.text());
+        }
+        reply
     }
 
     /// Deploys `tests/functions/<fixture>.js` as `name`, asserting success.
