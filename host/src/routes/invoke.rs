@@ -36,25 +36,12 @@ pub async fn invoke(
     let started = Instant::now();
     let name = params.get("name").cloned().unwrap_or_default();
 
-    // Unknown functions are not recorded: anyone can make up names.
-    let deployment = match state.deployments.active(&name).await {
-        Ok(deployment) => deployment,
-        Err(error) => return error.into_response(),
-    };
-    let cors = deployment.access.cors.as_ref();
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        // A browser's preflight: answered from the settings, never run, and
-        // not an execution (it carries no credentials to record).
-        return access::preflight(cors, origin.as_deref(), &headers);
-    }
-
     let invocation_id = uuid::Uuid::now_v7().to_string();
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
         id: invocation_id.clone(),
         function: name.clone(),
-        version: Some(deployment.version),
+        version: None,
         received_at,
         duration_us: 0,
         timings: Timings::default(),
@@ -69,6 +56,30 @@ pub async fn invoke(
         peak_memory_bytes: None,
         response: None,
     };
+
+    let deployment = match state.deployments.active(&name).await {
+        Ok(deployment) => deployment,
+        Err(error) => {
+            record.error = Some(ExecutionError::new("request refused", error.to_string()));
+            let response = error.into_response();
+            // Unknown functions are not recorded: anyone can make up names.
+            if response.status() != StatusCode::NOT_FOUND {
+                record.outcome = "error".into();
+                record.status = response.status().as_u16();
+                record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                state.executions.record(record).await;
+            }
+            return response;
+        }
+    };
+    record.version = Some(deployment.version);
+    let cors = deployment.access.cors.as_ref();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        // A browser's preflight: answered from the settings, never run, and
+        // not an execution (it carries no credentials to record).
+        return access::preflight(cors, origin.as_deref(), &headers);
+    }
 
     let mut response = match authorize(&state, &deployment, &headers, &mut record).await {
         Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record).await {
