@@ -59,17 +59,33 @@
     return new Proxy(Object.freeze(target), envHandler);
   }
 
+  /**
+   * `ctx.caller`, built on first read: most functions never look, and
+   * building it (the engine turns the host's record into objects) would cost
+   * every request.
+   */
+  function lazyCaller() {
+    let caller;
+    return () => {
+      if (caller === undefined) caller = freezeDeep(native.caller());
+      return caller;
+    };
+  }
+
   // The request arrives as separate arguments, not as one object: every
   // property the engine sets costs it an atom lookup.
   async function dispatch(handler, method, url, headers, body, ctx) {
     const request = internal.incomingRequest(method, url, headers, body);
     const env = makeEnv();
     const pending = [];
+    const caller = lazyCaller();
     const context = Object.freeze({
       invocationId: ctx.invocationId,
       functionName: ctx.functionName,
       version: ctx.version,
-      caller: freezeDeep(ctx.caller),
+      get caller() {
+        return caller();
+      },
       // The response is sent once these settle too: the instance ends with
       // the invocation, so there is no "after the response" to run in.
       waitUntil(promise) {

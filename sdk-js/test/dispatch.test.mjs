@@ -28,6 +28,10 @@ test("the incoming request is built from the host's fields; headers are immutabl
   assert.equal(seen.ctx.invocationId, "inv-1");
   assert.ok(Object.isFrozen(seen.ctx.caller.groups));
   assert.throws(() => { seen.ctx.caller.metadata.plan = "free"; }, TypeError);
+  assert.deepEqual({ ...seen.ctx.caller }, { id: "u1", email: null, role: "authenticated", groups: ["admin"], metadata: { plan: "pro" } });
+  assert.equal(seen.ctx.caller, seen.ctx.caller, "built once, the same object on every read");
+  assert.equal(runtime.callerBuilds, 1);
+  assert.throws(() => { seen.ctx.caller = null; }, TypeError);
 });
 
 test("a GET request has no body even if bytes arrive", async () => {
@@ -114,4 +118,13 @@ test("reading a secret that is not granted throws an error naming the grant", as
     dispatchToEnd(runtime, { fetch(request, env) { return new runtime.global.Response(env.STRIPE_KEY); } }, {}, { OPENAI_API_KEY: "sk" }),
     (error) => error instanceof ReferenceError && /not granted the secret STRIPE_KEY/.test(error.message),
   );
+});
+
+test("ctx.caller is built only when the function reads it", async () => {
+  const runtime = loadRuntime();
+  await dispatchToEnd(runtime, { fetch() { return new runtime.global.Response("x"); } }, {}, {}, { caller: { id: "u1" } });
+  assert.equal(runtime.callerBuilds, 0);
+  let seen;
+  await dispatchToEnd(runtime, { fetch(request, env, ctx) { seen = ctx.caller; return new runtime.global.Response("x"); } });
+  assert.equal(seen, null, "anonymous");
 });

@@ -40,7 +40,14 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   };
   if (typeof request.body === "string") request.body = native.encodeUtf8(request.body);
   request.headers = request.headers.flat(); // the engine passes headers flat
-  const context = { invocationId: "inv-1", functionName: "f", version: 1, caller: null, ...ctx };
+  const { caller = null, ...invocation } = ctx;
+  const context = { invocationId: "inv-1", functionName: "f", version: 1, ...invocation };
+  // The engine keeps the caller and builds it when ctx.caller is first read.
+  runtime.callerBuilds = 0;
+  native.caller = () => {
+    runtime.callerBuilds++;
+    return caller && { email: null, role: "authenticated", groups: [], metadata: {}, ...caller };
+  };
   let settled = null;
   internal.dispatch(handler, request.method, request.url, request.headers, request.body, context).then(
     (value) => (settled = { value }),

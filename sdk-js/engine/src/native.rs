@@ -4,7 +4,7 @@
 
 use crate::edgefn::function::console::{self, Level};
 use crate::edgefn::function::secrets::{self, SecretError};
-use crate::edgefn::function::types::{Failure, Invocation, Request, Response};
+use crate::edgefn::function::types::{Caller, Failure, Invocation, Request, Response};
 use crate::failure;
 use javy::quickjs::{
     Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// Origin of `native.now()`; reset per invocation so a value captured in the
 /// Wizer snapshot never leaks into a request.
 static mut CLOCK_ORIGIN: Option<Instant> = None;
+
+/// This invocation's caller, turned into a JS object only if the function
+/// reads `ctx.caller` (most never do; building it costs every request).
+static mut CALLER: Option<Caller> = None;
 
 pub fn reset_clock() {
     // SAFETY: single-threaded component instance.
@@ -94,6 +98,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     // Secrets: the names are listed once per invocation to build `env`; a
     // value crosses only when the function reads it.
     native.set("secretNames", Function::new(ctx.clone(), secrets::granted)?)?;
+    native.set("caller", Function::new(ctx.clone(), caller_value)?)?;
     native.set(
         "secret",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, name: JsString<'js>| -> JsResult<String> {
@@ -158,27 +163,29 @@ pub fn request_arguments<'js>(
 }
 
 pub fn invocation_object<'js>(ctx: &Ctx<'js>, invocation: Invocation) -> Result<Object<'js>, Failure> {
+    // SAFETY: single-threaded component instance; one invocation at a time.
+    unsafe { CALLER = invocation.caller };
     plumbing(ctx, (|| {
         let object = Object::new(ctx.clone())?;
         object.set("invocationId", invocation.id)?;
         object.set("functionName", invocation.function_name)?;
         object.set("version", invocation.version)?;
-        let caller = match invocation.caller {
-            None => Value::new_null(ctx.clone()),
-            Some(caller) => {
-                let object = Object::new(ctx.clone())?;
-                object.set("id", caller.id)?;
-                object.set("email", caller.email)?;
-                object.set("role", caller.role)?;
-                object.set("groups", caller.groups)?;
-                let metadata: Value = ctx.json_parse(caller.metadata_json)?;
-                object.set("metadata", metadata)?;
-                object.into_value()
-            }
-        };
-        object.set("caller", caller)?;
         Ok(object)
     })())
+}
+
+/// `native.caller()`: `{id, email, role, groups, metadata}` or null.
+fn caller_value<'js>(ctx: Ctx<'js>) -> JsResult<Value<'js>> {
+    // SAFETY: as in `invocation_object`.
+    let Some(caller) = (unsafe { CALLER.as_ref() }) else { return Ok(Value::new_null(ctx)) };
+    let object = Object::new(ctx.clone())?;
+    object.set("id", caller.id.as_str())?;
+    object.set("email", caller.email.as_deref())?;
+    object.set("role", caller.role.as_str())?;
+    object.set("groups", caller.groups.clone())?;
+    let metadata: Value = ctx.json_parse(caller.metadata_json.as_str())?;
+    object.set("metadata", metadata)?;
+    Ok(object.into_value())
 }
 
 /// Reads `{ status, headers: [name, value, ...], body: Uint8Array }` from dispatch.
