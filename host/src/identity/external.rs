@@ -107,8 +107,9 @@ impl ExternalProvider {
         &self.config.issuer
     }
 
-    /// The caller a valid provider token identifies.
-    pub async fn verify(&self, token: &str) -> Result<Caller, IdentityError> {
+    /// The caller a valid provider token identifies, and until when the
+    /// token may be accepted (`exp` plus the leeway).
+    pub async fn verify(&self, token: &str) -> Result<(Caller, u64), IdentityError> {
         let header = jsonwebtoken::decode_header(token).map_err(super::tokens::describe)?;
         let Some(validation) = self.validations.get(&header.alg) else {
             return Err(IdentityError::InvalidToken(format!(
@@ -133,14 +134,17 @@ impl ExternalProvider {
             Some(Value::Object(map)) => map.clone(),
             _ => Map::new(),
         };
-        Ok(Caller {
+        // `exp` was validated as a number; JSON may spell it with a fraction.
+        let expires_at = claims.get("exp").and_then(Value::as_f64).map_or(0, |exp| exp as u64).saturating_add(self.config.leeway_secs);
+        let caller = Caller {
             id: id.to_owned(),
             email: claims.get("email").and_then(Value::as_str).map(str::to_owned),
             role: Role::Authenticated,
             groups,
             metadata,
             source: CallerSource::External,
-        })
+        };
+        Ok((caller, expires_at))
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, IdentityError> {
