@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgefn_host::sandbox::limits::Limits;
-use edgefn_world::types::{Invocation, Request};
+use edgefn_world::types::{Caller, Invocation, Request};
 
 const EMPTY_HANDLER: &str = "export default { fetch() { return new Response(null); } };";
 
@@ -12,8 +12,19 @@ fn request() -> Request {
     Request { method: "GET".into(), url: "http://bench.local/functions/v1/bench".into(), headers: vec![], body: vec![] }
 }
 
-fn invocation() -> Invocation {
-    Invocation { id: "bench".into(), function_name: "bench".into(), version: 1, caller: None }
+fn invocation(caller: Option<Caller>) -> Invocation {
+    Invocation { id: "bench".into(), function_name: "bench".into(), version: 1, caller }
+}
+
+/// A signed-in caller as an authenticated function receives it.
+fn signed_in() -> Caller {
+    Caller {
+        id: "0193a3c4-7f1e-7b2a-9c1d-2e3f4a5b6c7d".into(),
+        email: Some("ada@example.com".into()),
+        role: "authenticated".into(),
+        groups: vec!["admin".into(), "ops".into()],
+        metadata_json: r#"{"department":"engineering","plan":"pro","seats":12}"#.into(),
+    }
 }
 
 fn sandbox_overhead(c: &mut Criterion) {
@@ -24,10 +35,16 @@ fn sandbox_overhead(c: &mut Criterion) {
     let limits = Limits::DEFAULT;
 
     let mut group = c.benchmark_group("sandbox");
-    for (name, bytecode) in [("empty_handler", empty), ("hello_world", hello)] {
+    // The last case is what an authenticated function pays for `ctx.caller`.
+    for (name, bytecode, caller) in [
+        ("empty_handler", &empty, None),
+        ("hello_world", &hello, None),
+        ("hello_world_signed_in", &hello, Some(signed_in())),
+    ] {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
-                let execution = sandbox.invoke(bytecode.clone(), request(), invocation(), &limits, Default::default()).await.unwrap();
+                let invocation = invocation(caller.clone());
+                let execution = sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Default::default()).await.unwrap();
                 assert!(execution.result.is_ok());
             })
         });
