@@ -546,6 +546,17 @@ async fn denied_calls_are_recorded_and_functions_see_the_caller_not_the_token() 
     assert_eq!(record["caller"], format!("user:{id} <ivy@example.com>"));
     assert!(record["error"]["message"].as_str().unwrap().contains("admin"), "{record}");
     assert!(record["console"].as_array().unwrap().is_empty(), "the function never ran");
+
+    // The logs show the attacks: refused calls can be listed on their own.
+    let denied = server.send(server.admin(Method::GET, "/executions?function=admins&outcome=denied")).await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.text());
+    let statuses: Vec<i64> = denied.json()["executions"].as_array().unwrap().iter().map(|r| r["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, vec![403, 401], "newest first");
+    let by_caller = server.send(server.admin(Method::GET, &format!("/executions?caller=user:{id}"))).await;
+    assert_eq!(by_caller.json()["executions"].as_array().unwrap().len(), 2, "the allowed call and the 403");
+    let typo = server.send(server.admin(Method::GET, "/executions?outcome=refused")).await;
+    assert_eq!(typo.status, StatusCode::BAD_REQUEST);
+    assert!(typo.json()["message"].as_str().unwrap().contains("denied"), "{}", typo.text());
 }
 
 #[tokio::test]

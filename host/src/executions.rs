@@ -57,6 +57,20 @@ pub struct ExecutionRecord {
     pub response: Option<CapturedResponse>,
 }
 
+/// Every outcome a record can have.
+pub const OUTCOMES: [&str; 7] = ["ok", "error", "denied", "fuel_exhausted", "memory_limit", "deadline", "bad_request"];
+
+/// Which records to list; absent fields match everything.
+#[derive(Debug, Default)]
+pub struct RecordFilter {
+    /// Function name.
+    pub function: Option<String>,
+    /// One of [`OUTCOMES`], e.g. `denied` to see refused calls.
+    pub outcome: Option<String>,
+    /// The start of the caller's label, e.g. `user:<id>` or `admin-key:`.
+    pub caller: Option<String>,
+}
+
 /// Bytes of a response body kept in its record.
 pub const RESPONSE_CAPTURE_BYTES: usize = 4096;
 
@@ -197,10 +211,21 @@ impl ExecutionLog {
     }
 
     /// The newest records, optionally for one function.
-    pub async fn recent(&self, function: Option<&str>, limit: u64) -> Result<Vec<StoredExecution>, ApiError> {
+    pub async fn recent(&self, filter: &RecordFilter, limit: u64) -> Result<Vec<StoredExecution>, ApiError> {
         let mut query = execution::Entity::find().order_by_desc(execution::Column::Id).limit(limit.clamp(1, 1000));
-        if let Some(function) = function {
+        if let Some(function) = &filter.function {
             query = query.filter(execution::Column::FunctionName.eq(function));
+        }
+        if let Some(outcome) = &filter.outcome {
+            if !OUTCOMES.contains(&outcome.as_str()) {
+                return Err(ApiError::BadRequest(format!("unknown outcome {outcome:?}; use one of {}", OUTCOMES.join(", "))));
+            }
+            query = query.filter(execution::Column::Outcome.eq(outcome));
+        }
+        if let Some(caller) = &filter.caller {
+            // Labels are `user:<id> <email>`, `external:<sub> <email>`,
+            // `admin-key:<prefix>`: a prefix finds one caller's calls.
+            query = query.filter(execution::Column::Caller.starts_with(caller));
         }
         Ok(query.all(&self.db).await?.into_iter().map(StoredExecution::from).collect())
     }

@@ -165,17 +165,22 @@ async fn delete_function(State(state): State<AppState>, Path(name): Path<String>
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExecutionQuery {
     function: Option<String>,
+    outcome: Option<String>,
+    caller: Option<String>,
     limit: Option<u64>,
 }
 
+/// `?function=&outcome=&caller=&limit=`: newest first.
 async fn list_executions(
     State(state): State<AppState>,
     query: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let records = state.executions.recent(query.function.as_deref(), query.limit.unwrap_or(50)).await?;
+    let filter = crate::executions::RecordFilter { function: query.function, outcome: query.outcome, caller: query.caller };
+    let records = state.executions.recent(&filter, query.limit.unwrap_or(50)).await?;
     Ok(Json(json!({ "executions": records })))
 }
 
