@@ -1,6 +1,7 @@
 //! edgefn's server. A request to a function's URL is followed through
-//! `routes::invoke` → `deployments` → `sandbox` → `capabilities::*` →
-//! `executions`; deploys through `routes::admin` → `deployments` → `sandbox`.
+//! `routes::invoke` → `deployments` → `identity` and `access` (who calls,
+//! and may they) → `sandbox` → `capabilities::*` → `executions`; deploys
+//! through `routes::admin` → `deployments` → `sandbox`.
 
 pub mod access;
 pub mod admin_keys;
@@ -104,7 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     println!("deploy:  curl -X POST -H 'Authorization: Bearer <admin key>' --data-binary @hello.js {public_url}/admin/v1/functions/hello/versions");
 
-    // Connection info gives sign-in rate limits (and records) the client address.
+    // Connection info gives the sign-in rate limit the client's address.
     let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(config.exit_on_stdin_eof))
