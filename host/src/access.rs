@@ -500,17 +500,23 @@ impl Access {
         if let Some(extra) = object.keys().find(|k| *k != "policy" && *k != "cors") {
             return Err(format!("access settings have no field {extra:?} (use \"policy\" and \"cors\")"));
         }
-        let policy = object
-            .get("policy")
-            .map(|p| Policy::parse(p).map_err(|e| format!("invalid policy: {e}")))
-            .transpose()?
-            .unwrap_or(Policy::DEFAULT);
-        let cors = object
-            .get("cors")
-            .filter(|c| !c.is_null())
-            .map(|c| Cors::parse(c).map_err(|e| format!("invalid CORS settings: {e}")))
-            .transpose()?;
-        Ok(Access { policy, cors })
+        Access::default().overridden(object.get("policy"), object.get("cors"))
+    }
+
+    /// These settings with a policy and CORS settings, when given, replacing
+    /// their own (a `null` CORS value removes them), validated.
+    pub fn overridden(&self, policy: Option<&Value>, cors: Option<&Value>) -> Result<Access, String> {
+        let mut access = self.clone();
+        if let Some(policy) = policy {
+            access.policy = Policy::parse(policy).map_err(|e| format!("invalid policy: {e}"))?;
+        }
+        if let Some(cors) = cors {
+            access.cors = match cors {
+                Value::Null => None,
+                cors => Some(Cors::parse(cors).map_err(|e| format!("invalid CORS settings: {e}"))?),
+            };
+        }
+        Ok(access)
     }
 
     /// The settings as the admin API shows them and the database stores them.

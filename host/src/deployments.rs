@@ -10,7 +10,7 @@
 //! - activation is atomic: requests see the old version or the new one, never
 //!   a mix, because the cache swap happens under the same lock that loads take.
 
-use crate::access::{Access, Cors, Policy};
+use crate::access::Access;
 use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -53,18 +53,7 @@ pub struct Manifest {
 impl Manifest {
     /// The access settings this manifest asks for, validated, applied over `current`.
     fn access_over(&self, current: &Access) -> Result<Access, ApiError> {
-        let mut access = current.clone();
-        if let Some(policy) = &self.policy {
-            access.policy = Policy::parse(policy).map_err(|e| ApiError::BadRequest(format!("invalid policy: {e}")))?;
-        }
-        if let Some(cors) = &self.cors {
-            access.cors = if cors.is_null() {
-                None
-            } else {
-                Some(Cors::parse(cors).map_err(|e| ApiError::BadRequest(format!("invalid CORS settings: {e}")))?)
-            };
-        }
-        Ok(access)
+        current.overridden(self.policy.as_ref(), self.cors.as_ref()).map_err(ApiError::BadRequest)
     }
 
     fn sets_access(&self) -> bool {

@@ -315,10 +315,7 @@ impl Identity {
             .into_tuple::<String>()
             .all(&self.db)
             .await?;
-        let metadata = match serde_json::from_str(&row.metadata) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
+        let metadata = users::metadata_of(&row);
         Ok(Arc::new(Some(Profile { email: row.email, groups, metadata, disabled: row.disabled })))
     }
 
@@ -326,11 +323,6 @@ impl Identity {
     /// others see it within the profile TTL).
     async fn forget_profile(&self, user_id: &str) {
         self.profiles.invalidate(user_id).await;
-    }
-
-    /// The profile TTL in effect (documented in the README).
-    pub fn profile_ttl(&self) -> Duration {
-        self.config.profile_ttl
     }
 }
 

@@ -138,7 +138,7 @@ impl Identity {
             }
         };
         self.sign_in_failures.invalidate(&format!("email:{email}")).await;
-        let view = self.user(&row.id).await?;
+        let view = self.with_groups(row).await?;
         self.start_session(view).await
     }
 

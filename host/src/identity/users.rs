@@ -74,11 +74,16 @@ fn validate_groups(groups: &[String]) -> Result<(), IdentityError> {
     groups.iter().try_for_each(|g| validate_group_name(g).map_err(IdentityError::Invalid))
 }
 
-fn view(row: user::Model, groups: Vec<String>) -> UserView {
-    let metadata = match serde_json::from_str(&row.metadata) {
+/// A user's stored metadata; the column only ever holds a JSON object.
+pub(super) fn metadata_of(row: &user::Model) -> Map<String, Value> {
+    match serde_json::from_str(&row.metadata) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
-    };
+    }
+}
+
+fn view(row: user::Model, groups: Vec<String>) -> UserView {
+    let metadata = metadata_of(&row);
     UserView {
         id: row.id,
         email: row.email,
@@ -156,8 +161,13 @@ impl Identity {
             .one(&self.db)
             .await?
             .ok_or_else(|| IdentityError::NotFound(format!("no user with id {id:?}")))?;
+        self.with_groups(row).await
+    }
+
+    /// A user row already read, with its groups.
+    pub(super) async fn with_groups(&self, row: user::Model) -> Result<UserView, IdentityError> {
         let mut groups: Vec<String> = group_member::Entity::find()
-            .filter(group_member::Column::UserId.eq(id))
+            .filter(group_member::Column::UserId.eq(&row.id))
             .all(&self.db)
             .await?
             .into_iter()

@@ -3,7 +3,7 @@
 //! `admin_identity`.
 //! Every route requires an admin key (`Authorization: Bearer efk_...`).
 
-use super::{AppState, parse_json};
+use super::{AppState, JsonBody, parse_json};
 use crate::deployments::Manifest;
 use crate::error::ApiError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
@@ -152,7 +152,7 @@ struct ActivateBody {
 async fn activate(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<ActivateBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<ActivateBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = parse_json(body, r#"{"version": <number>}"#)?;
     state.deployments.activate(&name, body.version).await?;
@@ -198,7 +198,7 @@ struct SecretBody {
 async fn set_secret(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<SecretBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<SecretBody>,
 ) -> Result<Response, ApiError> {
     let body = parse_json(body, r#"{"value": "<secret value>"}"#)?;
     let (summary, created) = state.secrets.set(&name, &body.value).await?;
@@ -237,7 +237,7 @@ async fn get_grants(State(state): State<AppState>, Path(name): Path<String>) -> 
 async fn set_grants(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<GrantsBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<GrantsBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = parse_json(body, r#"{"secrets": ["OPENAI_API_KEY", ...]}"#)?;
     state.deployments.describe(&name).await?;
@@ -256,7 +256,7 @@ async fn get_access(State(state): State<AppState>, Path(name): Path<String>) -> 
 async fn set_access(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = parse_json(body, r#"{"policy": {"type": "group", "groups": ["admin"]}, "cors": {...}}"#)?;
     if body.get("policy").is_none() {

@@ -1,7 +1,7 @@
 //! Admin API for identity: users, groups and admin keys. Mounted inside
 //! `routes::admin`, behind its admin-key check.
 
-use super::{AppState, parse_json};
+use super::{AppState, JsonBody, parse_json};
 use crate::error::ApiError;
 use crate::identity::{NewUser, UserPatch};
 use axum::extract::{Path, Query, State};
@@ -11,8 +11,6 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,7 +67,7 @@ async fn create_group(State(state): State<AppState>, body: JsonBody<GroupBody>) 
     let body = parse_json(body, r#"{"name": "admin"}"#)?;
     let created = state.identity.create_group(&body.name).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({"name": body.name})).into_response()).into_response())
+    Ok((status, Json(json!({"name": body.name}))).into_response())
 }
 
 async fn list_groups(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {

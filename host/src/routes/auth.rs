@@ -1,7 +1,7 @@
 //! `/auth/v1`: sign-up, sign-in, token refresh, sign-out and "who am I".
 //! Shaped like Supabase's GoTrue, so its clients' habits carry over.
 
-use super::AppState;
+use super::{AppState, JsonBody};
 use crate::error::ApiError;
 use crate::identity::{CallerSource, SignInAttempt};
 use axum::extract::{ConnectInfo, Query, State};
@@ -20,8 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(sign_out))
         .route("/user", get(current_user))
 }
-
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -55,9 +55,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A JSON body as handlers take it: the rejection goes to [`parse_json`].
+type JsonBody<T> = Result<axum::Json<T>, axum::extract::rejection::JsonRejection>;
+
 /// A JSON body parsed with a message that says what was expected.
 fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<T>,
     expected: &str,
 ) -> Result<T, crate::error::ApiError> {
     body.map(|axum::Json(value)| value).map_err(|e| {
