@@ -42,6 +42,23 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
     pub queue_timeout_ms: u64,
 
+    /// Connections in the pool functions' queries use (their transactions
+    /// hold one each until they end).
+    #[arg(long, env = "EDGEFN_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// How long one database query from a function may run.
+    #[arg(long, env = "EDGEFN_DB_QUERY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_query_timeout_ms: u64,
+
+    /// Most rows one database query from a function may return or change.
+    #[arg(long, env = "EDGEFN_DB_MAX_ROWS", default_value_t = 1_000)]
+    pub db_max_rows: usize,
+
+    /// Most database queries one invocation may run.
+    #[arg(long, env = "EDGEFN_DB_MAX_QUERIES", default_value_t = 100)]
+    pub db_max_queries: u32,
+
     /// Largest request body a function accepts; larger ones get a 413.
     #[arg(long, env = "EDGEFN_MAX_BODY_BYTES", default_value_t = 8 << 20)]
     pub max_body_bytes: usize,
@@ -262,6 +279,9 @@ impl Config {
         }
         if self.max_instances == 0 {
             return Err("--max-instances must be at least 1".into());
+        }
+        if self.db_max_rows == 0 || self.db_max_queries == 0 || self.db_query_timeout_ms == 0 || self.db_pool_size == 0 {
+            return Err("--db-pool-size, --db-max-rows, --db-max-queries and --db-query-timeout-ms must be at least 1".into());
         }
         Ok(())
     }

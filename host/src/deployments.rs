@@ -22,6 +22,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use crate::database::DatabaseRole;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,11 @@ pub struct Manifest {
     /// replaces the function's CORS settings when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<serde_json::Value>,
+    /// `"service"` runs the version's database queries with the service
+    /// role, bypassing row-level security; every execution records it.
+    /// Absent (or `"caller"`): queries run as the caller, under RLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_role: Option<DatabaseRole>,
 }
 
 impl Manifest {
@@ -75,6 +81,8 @@ pub struct ActiveDeployment {
     /// Who may call it; read with the deployment, so a policy change takes
     /// effect with the same cache invalidation as an activation.
     pub access: Access,
+    /// Whose rights its database queries run with.
+    pub database_role: DatabaseRole,
 }
 
 /// The result of a successful deploy.
@@ -340,8 +348,14 @@ impl Deployments {
             access: access.to_json(),
             created_at: now,
         };
-        let deployment =
-            ActiveDeployment { function: name.to_owned(), version, bytecode: artifact.bytecode.into(), limits, access };
+        let deployment = ActiveDeployment {
+            function: name.to_owned(),
+            version,
+            bytecode: artifact.bytecode.into(),
+            limits,
+            access,
+            database_role: manifest.database_role.unwrap_or_default(),
+        };
         self.active.insert(name.to_owned(), Arc::new(deployment)).await;
         Ok(report)
     }
@@ -385,7 +399,14 @@ impl Deployments {
         } else {
             self.rebuild(row, &limits).await?
         };
-        Ok(Arc::new(ActiveDeployment { function: name.to_owned(), version, bytecode: bytecode.into(), limits, access }))
+        Ok(Arc::new(ActiveDeployment {
+            function: name.to_owned(),
+            version,
+            bytecode: bytecode.into(),
+            limits,
+            access,
+            database_role: manifest.database_role.unwrap_or_default(),
+        }))
     }
 
     /// Recompiles a stored version whose bytecode must not run (corrupt, or

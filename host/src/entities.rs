@@ -287,3 +287,59 @@ pub mod refresh_token {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// An app table in the application database: its definition and policies.
+pub mod app_table {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_app_tables")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        /// The table spec (columns, indexes), JSON.
+        #[sea_orm(column_type = "Text")]
+        pub definition: String,
+        pub rls_enabled: bool,
+        /// The row-level-security policies, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub policies: String,
+        pub schema_version: i32,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One applied schema change to an app table (append-only).
+pub mod app_schema_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "edgefn_app_schema_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub table_name: String,
+        pub schema_version: i32,
+        /// `create`, `alter`, `policies` or `drop`.
+        pub kind: String,
+        /// The request as received, JSON.
+        #[sea_orm(column_type = "Text")]
+        pub request: String,
+        /// The SQL statements it ran, JSON array.
+        #[sea_orm(column_type = "Text")]
+        pub statements: String,
+        pub applied_by: String,
+        pub applied_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

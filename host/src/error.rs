@@ -73,6 +73,18 @@ impl From<crate::secrets::SecretsError> for ApiError {
     }
 }
 
+impl From<crate::database::schema::SchemaError> for ApiError {
+    fn from(e: crate::database::schema::SchemaError) -> Self {
+        use crate::database::schema::SchemaError;
+        match e {
+            SchemaError::Invalid(_) | SchemaError::Refused(_) => ApiError::BadRequest(e.to_string()),
+            SchemaError::UnknownTable(_) => ApiError::NotFound(e.to_string()),
+            SchemaError::Conflict(_) => ApiError::Conflict(e.to_string()),
+            SchemaError::Database(_) => ApiError::Internal(e.into()),
+        }
+    }
+}
+
 impl From<crate::identity::IdentityError> for ApiError {
     fn from(e: crate::identity::IdentityError) -> Self {
         use crate::identity::IdentityError;

@@ -55,6 +55,9 @@ pub struct ExecutionRecord {
     pub peak_memory_bytes: Option<u64>,
     /// What the function returned, when it returned something.
     pub response: Option<CapturedResponse>,
+    /// Its use of the application database, when it used it (or ran with
+    /// the service role, which is recorded whether it queried or not).
+    pub database: Option<crate::capabilities::database::DatabaseUsage>,
 }
 
 /// Every outcome a record can have.
@@ -131,7 +134,7 @@ impl ExecutionRecord {
             error: Set(self.error.map(|e| serde_json::to_string(&e).expect("errors serialize"))),
             fuel_consumed: Set(self.fuel_consumed.map(as_i64)),
             peak_memory_bytes: Set(self.peak_memory_bytes.map(as_i64)),
-            details: Set(serde_json::json!({ "response": self.response }).to_string()),
+            details: Set(serde_json::json!({ "response": self.response, "database": self.database }).to_string()),
         }
     }
 }
@@ -157,10 +160,18 @@ pub struct StoredExecution {
     fuel_consumed: Option<i64>,
     peak_memory_bytes: Option<i64>,
     response: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<serde_json::Value>,
+}
+
+/// One part of a record's `details` JSON; null when absent.
+fn detail(details: &mut serde_json::Value, key: &str) -> Option<serde_json::Value> {
+    details.get_mut(key).map(serde_json::Value::take).filter(|value| !value.is_null())
 }
 
 impl From<execution::Model> for StoredExecution {
     fn from(m: execution::Model) -> Self {
+        let mut details = serde_json::from_str::<serde_json::Value>(&m.details).unwrap_or_default();
         StoredExecution {
             id: m.id,
             function: m.function_name,
@@ -179,10 +190,8 @@ impl From<execution::Model> for StoredExecution {
             error: m.error.and_then(|e| serde_json::from_str(&e).ok()),
             fuel_consumed: m.fuel_consumed,
             peak_memory_bytes: m.peak_memory_bytes,
-            response: serde_json::from_str::<serde_json::Value>(&m.details)
-                .ok()
-                .and_then(|mut details| details.get_mut("response").map(serde_json::Value::take))
-                .filter(|response| !response.is_null()),
+            response: detail(&mut details, "response"),
+            database: detail(&mut details, "database"),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod access;
 pub mod admin_keys;
 pub mod capabilities;
 pub mod config;
+pub mod database;
 pub mod deployments;
 mod entities;
 pub mod error;
@@ -30,15 +31,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
 
-    let mut options = sea_orm::ConnectOptions::new(config.database_url());
-    // SQLite's default rollback journal fsyncs several times per commit; WAL
-    // with NORMAL sync keeps the file consistent across crashes at a fraction
-    // of the cost (the execution log commits a batch every few milliseconds).
-    options.sqlx_logging(false).map_sqlx_sqlite_opts(|sqlite| {
-        sqlite.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal)
-    });
-    let db = sea_orm::Database::connect(options).await.context("connecting to the database")?;
+    let db = connect(&config, None).await.context("connecting to the database")?;
     Migrator::up(&db, None).await.context("migrating the database")?;
+    // Functions' queries get a pool of their own: a function holding a
+    // transaction (up to its deadline) must not take the connection edgefn
+    // needs for records, sessions and deployments.
+    let app_db = connect(&config, Some(config.db_pool_size)).await.context("connecting the application database")?;
 
     let secrets = Arc::new(secrets::Secrets::open(db.clone(), &config.key_source()).await.context("opening the secrets store")?);
     if let Some(config::Command::RotateMasterKey) = config.command {
@@ -94,6 +92,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         admin_keys,
         identity,
         secrets,
+        database: Arc::new(database::AppDatabase::new(app_db.clone())),
+        database_limits: capabilities::database::DatabaseLimits {
+            query_timeout: std::time::Duration::from_millis(config.db_query_timeout_ms),
+            max_rows: config.db_max_rows,
+            max_queries: config.db_max_queries,
+        },
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,
         max_source_bytes: config.max_source_bytes,
@@ -112,8 +116,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await?;
     // The router (and every sender of records) is gone: let the writer drain.
     writer.await.context("the execution writer panicked")?;
+    app_db.close().await?;
     db.close().await?;
     Ok(())
+}
+
+/// A connection pool on the configured database; `pool_size` None keeps
+/// sea-orm's default (one connection on SQLite).
+async fn connect(config: &Config, pool_size: Option<u32>) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    // Longer than any function may hold a transaction open.
+    let busy_timeout = std::time::Duration::from_millis(config.max_deadline_ms) + std::time::Duration::from_secs(5);
+    let mut options = sea_orm::ConnectOptions::new(config.database_url());
+    if let Some(size) = pool_size {
+        options.max_connections(size);
+    }
+    // SQLite's default rollback journal fsyncs several times per commit; WAL
+    // with NORMAL sync keeps the file consistent across crashes at a fraction
+    // of the cost (the execution log commits a batch every few milliseconds).
+    // SQLite has one writer at a time: a write waits for a function's open
+    // transaction (bounded by the function's deadline) instead of failing.
+    options.sqlx_logging(false).map_sqlx_sqlite_opts(move |sqlite| {
+        sqlite
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(busy_timeout)
+    });
+    sea_orm::Database::connect(options).await
 }
 
 async fn shutdown_signal(exit_on_stdin_eof: bool) {

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_core;
 mod m20261126_000001_secrets;
 mod m20261128_000001_identity;
+mod m20261128_000002_app_database;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_core::Migration),
             Box::new(m20261126_000001_secrets::Migration),
             Box::new(m20261128_000001_identity::Migration),
+            Box::new(m20261128_000002_app_database::Migration),
         ]
     }
 }

@@ -8,7 +8,15 @@
 wasmtime::component::bindgen!({
     path: ".",
     world: "function",
-    imports: { default: trappable },
+    // Database calls wait on the database: async on the host, still a
+    // blocking call to the guest (its fiber is suspended meanwhile).
+    imports: {
+        "edgefn:function/database.execute": async | trappable,
+        "edgefn:function/database.begin": async | trappable,
+        "edgefn:function/database.commit": async | trappable,
+        "edgefn:function/database.rollback": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
     with: {
         "wasi:io": wasmtime_wasi::p2::bindings::io,

@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/functions/{name}/secrets", get(get_grants).put(set_grants))
         .route("/functions/{name}/access", get(get_access).put(set_access))
         .merge(super::admin_identity::router())
+        .merge(super::admin_database::router())
         .route("/secrets", get(list_secrets))
         .route("/secrets/{name}", put(set_secret).delete(delete_secret))
         .route("/executions", get(list_executions))
@@ -35,6 +36,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(middleware::from_fn_with_state(state, require_admin_key))
 }
+
+/// Which admin key made the request (its display prefix), for the records
+/// of changes it makes.
+#[derive(Debug, Clone)]
+pub struct AdminKeyPrefix(pub String);
 
 async fn require_admin_key(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
     let presented = request
@@ -49,6 +55,9 @@ async fn require_admin_key(State(state): State<AppState>, request: Request, next
     if !state.admin_keys.verify(presented).await? {
         return Err(ApiError::Unauthorized("that admin key is not valid (unknown or revoked)".into()));
     }
+    let admin = AdminKeyPrefix(crate::admin_keys::display_prefix(presented));
+    let mut request = request;
+    request.extensions_mut().insert(admin);
     Ok(next.run(request).await)
 }
 

@@ -6,8 +6,12 @@
 use super::AppState;
 use crate::access::{self, Decision, Policy};
 use crate::deployments::ActiveDeployment;
-use crate::identity::{Caller, IdentityError};
+use crate::identity::{Caller, IdentityError, Role};
+use crate::capabilities::database::ApplicationDatabase;
 use crate::capabilities::secrets::GrantedSecrets;
+use crate::database::DatabaseRole;
+use crate::database::policy::AuthContext;
+use crate::database::query::QueryContext;
 use crate::error::ApiError;
 use crate::executions::{CapturedResponse, ExecutionRecord};
 use crate::sandbox::{Execution, ExecutionError, Outcome, Timings};
@@ -55,6 +59,7 @@ pub async fn invoke(
         fuel_consumed: None,
         peak_memory_bytes: None,
         response: None,
+        database: None,
     };
 
     let deployment = match state.deployments.active(&name).await {
@@ -189,9 +194,10 @@ async fn run(
     };
     let secrets = state.secrets.granted_values(name).await?;
     let redactor = Redactor::new(&secrets);
+    let database = ApplicationDatabase::new(state.database.clone(), query_context(state, deployment, caller.as_ref()), state.database_limits);
     let mut execution = state
         .sandbox
-        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets))
+        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets), database)
         .await?;
     if redactor.is_empty() {
         return Ok(respond(execution, record));
@@ -204,6 +210,23 @@ async fn run(
     let response = respond(execution, record);
     redact_record(&redactor, record);
     Ok(response)
+}
+
+/// Who the function's queries run as: the caller under row-level security,
+/// or the service role when the manifest asks for it or an admin key calls.
+fn query_context(state: &AppState, deployment: &ActiveDeployment, caller: Option<&Caller>) -> QueryContext {
+    let auth = match caller {
+        None => AuthContext { role: "anonymous".into(), ..AuthContext::default() },
+        Some(caller) => AuthContext {
+            uid: Some(caller.id.clone()),
+            email: caller.email.clone(),
+            role: caller.role.as_str().into(),
+            groups: caller.groups.clone(),
+            metadata: caller.metadata.clone(),
+        },
+    };
+    let bypass_rls = deployment.database_role == DatabaseRole::Service || auth.role == Role::Service.as_str();
+    QueryContext { auth, bypass_rls, max_rows: state.database_limits.max_rows }
 }
 
 fn redact_error(redactor: &Redactor, error: &mut ExecutionError) {
@@ -287,6 +310,9 @@ fn respond(execution: Execution<FunctionResponse>, record: &mut ExecutionRecord)
     record.timings = execution.timings;
     record.console = execution.console;
     record.fuel_consumed = Some(execution.fuel_consumed);
+    if execution.database.queries > 0 || execution.database.service_role {
+        record.database = Some(execution.database);
+    }
     record.peak_memory_bytes = Some(execution.peak_memory_bytes);
     match execution.result {
         Ok(response) => {

@@ -1,6 +1,7 @@
 //! The HTTP surface: function URLs, the admin API and health.
 
 mod admin;
+mod admin_database;
 mod admin_identity;
 mod auth;
 mod invoke;
@@ -30,6 +31,10 @@ pub struct AppState {
     pub secrets: Arc<crate::secrets::Secrets>,
     /// Base URL function URLs are reported under.
     pub public_url: Arc<str>,
+    /// The application database functions query.
+    pub database: Arc<crate::database::AppDatabase>,
+    /// Per-invocation database limits.
+    pub database_limits: crate::capabilities::database::DatabaseLimits,
     /// Largest request body a function accepts.
     pub max_body_bytes: usize,
     /// Largest source the build endpoint accepts.

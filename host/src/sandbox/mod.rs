@@ -14,6 +14,7 @@ pub mod limits;
 mod store;
 
 use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
+use crate::capabilities::database::{ApplicationDatabase, DatabaseUsage};
 use crate::capabilities::secrets::GrantedSecrets;
 use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
 use edgefn_world::{Function, FunctionPre};
@@ -147,6 +148,8 @@ pub struct Execution<T> {
     pub peak_memory_bytes: u64,
     /// Where the time went.
     pub timings: Timings,
+    /// What it did with the application database.
+    pub database: DatabaseUsage,
 }
 
 /// The sandbox is full and stayed full for the whole queue timeout.
@@ -169,7 +172,12 @@ impl Sandbox {
         let engine = wasmtime::Engine::new(&engine_config(&config))?;
         let linker = store::linker(&engine)?;
         let init_state =
-            StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console), GrantedSecrets::default());
+            StoreState::new(
+            MemoryLimiter::new(config.max_memory_bytes),
+            Console::new(config.console),
+            GrantedSecrets::default(),
+            ApplicationDatabase::default(),
+        );
         let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Sandbox {
@@ -184,7 +192,7 @@ impl Sandbox {
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
-        self.run(limits, GrantedSecrets::default(), async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, GrantedSecrets::default(), ApplicationDatabase::default(), async move |store: &mut Store<StoreState>, function: &Function| {
             let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
             Ok(compiled.map_err(|e| ExecutionError {
                 line: e.line,
@@ -196,7 +204,7 @@ impl Sandbox {
     }
 
     /// Runs a deployed function's `fetch` for one request, with the secrets
-    /// granted to it.
+    /// granted to it and its view of the application database.
     pub async fn invoke(
         &self,
         bytecode: Arc<[u8]>,
@@ -204,8 +212,9 @@ impl Sandbox {
         invocation: Invocation,
         limits: &Limits,
         secrets: GrantedSecrets,
+        database: ApplicationDatabase,
     ) -> Result<Execution<Response>, Overloaded> {
-        self.run(limits, secrets, async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, secrets, database, async move |store: &mut Store<StoreState>, function: &Function| {
             let handled = function
                 .edgefn_function_handler()
                 .call_handle(&mut *store, &bytecode, &request, &invocation)
@@ -219,6 +228,7 @@ impl Sandbox {
         &self,
         limits: &Limits,
         secrets: GrantedSecrets,
+        database: ApplicationDatabase,
         call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
     ) -> Result<Execution<T>, Overloaded> {
         let queued = Instant::now();
@@ -231,7 +241,7 @@ impl Sandbox {
 
         let mut store = Store::new(
             &self.engine,
-            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console), secrets),
+            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console), secrets, database),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
@@ -253,6 +263,7 @@ impl Sandbox {
 
         let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.into_data();
+        let database = state.database.finish().await;
         let memory_hit = state.limiter.was_hit();
         let (outcome, result) = match outcome {
             Err(_elapsed) => (Outcome::Deadline, Err(deadline_error(limits))),
@@ -270,6 +281,7 @@ impl Sandbox {
             fuel_consumed,
             peak_memory_bytes: state.limiter.peak() as u64,
             timings,
+            database,
         })
     }
 }

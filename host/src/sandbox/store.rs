@@ -22,11 +22,16 @@ pub struct StoreState {
     pub(super) limiter: MemoryLimiter,
     pub(super) console: Console,
     secrets: GrantedSecrets,
-    database: ApplicationDatabase,
+    pub(super) database: ApplicationDatabase,
 }
 
 impl StoreState {
-    pub(super) fn new(limiter: MemoryLimiter, console: Console, secrets: GrantedSecrets) -> Self {
+    pub(super) fn new(
+        limiter: MemoryLimiter,
+        console: Console,
+        secrets: GrantedSecrets,
+        database: ApplicationDatabase,
+    ) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -40,7 +45,7 @@ impl StoreState {
             limiter,
             console,
             secrets,
-            database: ApplicationDatabase,
+            database,
         }
     }
 }
