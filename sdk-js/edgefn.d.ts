@@ -40,6 +40,15 @@ export interface ExecutionContext {
   readonly version: number;
   /** The authenticated caller, or `null` when the request carried no identity. */
   readonly caller: Caller | null;
+  /**
+   * The application database, queried as the caller: the host applies the
+   * table's row-level security and binds every value.
+   *
+   * ```ts
+   * const { data, error } = await ctx.db.from("orders").select("id, total").eq("status", "paid").limit(10);
+   * ```
+   */
+  readonly db: Database;
   /** Keeps the invocation alive until `promise` settles, after the response is sent. */
   waitUntil(promise: Promise<unknown>): void;
   /** No-op, kept for portability: edgefn has no origin to pass through to. */
@@ -60,6 +69,165 @@ export interface Caller {
   readonly role: "authenticated" | "service";
   readonly groups: readonly string[];
   readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+// ---------------------------------------------------------------------------
+// Database (ctx.db)
+// ---------------------------------------------------------------------------
+
+/** A row as JSON: timestamps are ISO strings, blobs are base64 strings. */
+export type DatabaseRow = Record<string, any>;
+
+/**
+ * A value the builder accepts for a column. `Date` is sent as an ISO string,
+ * `Uint8Array`/`ArrayBuffer` as base64 (blob columns); a `bigint` throws.
+ */
+export type DatabaseValue =
+  | string
+  | number
+  | boolean
+  | null
+  | Date
+  | Uint8Array
+  | ArrayBuffer
+  | readonly DatabaseValue[]
+  | { readonly [key: string]: DatabaseValue | undefined };
+
+/** Values for insert/update/upsert; keys whose value is `undefined` are left out. */
+export type DatabaseValues<Row> = { [K in keyof Row]?: DatabaseValue | undefined };
+
+/**
+ * A failed query or transaction step. `code` is stable and machine-readable
+ * (`permission-denied`, `transaction-open`, ...); `message` is for people.
+ * Serialises to JSON as `{ code, message }`.
+ */
+export interface DatabaseError extends Error {
+  readonly name: "DatabaseError";
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * What awaiting a query gives. On failure `data` and `count` are `null` and
+ * `error` says why (or the promise rejects, after `throwOnError()`). `count`
+ * is set when `select(..., { count: "exact" })` asked for it.
+ */
+export type DatabaseResult<T> =
+  | { data: T; error: null; count: number | null }
+  | { data: null; error: DatabaseError; count: null };
+
+/** The operators of `filter()`, `not()` and the `or()` string form. */
+export type FilterOperator = "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "like" | "ilike" | "in" | "is";
+
+/**
+ * `ctx.db`: a supabase-js-style query builder. Only plain columns of one
+ * table per query: embedded resources (joins such as `"author(name)"`),
+ * aliases and casts are refused with a TypeError, as are malformed arguments.
+ */
+export interface Database {
+  /** Starts a query on `table`; each action called on it starts a new query. */
+  from<Row extends DatabaseRow = DatabaseRow>(table: string): QueryBuilder<Row>;
+  /**
+   * Runs `callback` in a transaction: commits when its promise resolves and
+   * returns its value; rolls back and rethrows when it throws or rejects.
+   * Rejects with a `DatabaseError` if begin or commit fails, or (code
+   * `transaction-open`) if a transaction is already open: nesting is not
+   * supported. While it is open, every query of the invocation joins it,
+   * including ones not made through `tx`.
+   *
+   * A failed query does not throw by itself (its error is in the result); use
+   * `.throwOnError()` on queries inside the callback so a failure rolls back.
+   */
+  transaction<T>(callback: (tx: Database) => T | Promise<T>): Promise<Awaited<T>>;
+}
+
+/** What `db.from(table)` returns: choose the action. */
+export interface QueryBuilder<Row extends DatabaseRow> {
+  /**
+   * Reads rows. `columns` is a comma-separated list ("id, total"); `"*"` or
+   * nothing selects every column. `count: "exact"` also counts the matching
+   * rows; with `head: true` only the count is returned (`data` is `null`).
+   */
+  select(columns?: string, options?: { count?: "exact"; head?: boolean }): FilterBuilder<Row, Row[]>;
+  /** Inserts one row or several. Follow with `.select()` to get them back. */
+  insert(values: DatabaseValues<Row> | DatabaseValues<Row>[]): TransformBuilder<Row, null>;
+  /** Changes the matching rows; narrow them with filters. */
+  update(patch: DatabaseValues<Row>): FilterBuilder<Row, null>;
+  /**
+   * Inserts, or updates the row that conflicts on `onConflict` (a column or
+   * comma-separated columns; the primary key by default). With
+   * `ignoreDuplicates` a conflicting row is left as it is.
+   */
+  upsert(
+    values: DatabaseValues<Row> | DatabaseValues<Row>[],
+    options?: { onConflict?: string; ignoreDuplicates?: boolean },
+  ): TransformBuilder<Row, null>;
+  /** Deletes the matching rows; narrow them with filters. */
+  delete(): FilterBuilder<Row, null>;
+}
+
+/**
+ * A query that can still be shaped, and awaited. Methods change the query and
+ * return it (as in supabase-js). The query runs when awaited, once per
+ * `await`/`then` (awaiting the same builder twice runs it twice), and never
+ * if it is not awaited.
+ */
+export interface TransformBuilder<Row extends DatabaseRow, Result> extends PromiseLike<DatabaseResult<Result>> {
+  /**
+   * After insert/update/upsert/delete: return the affected rows, with these
+   * columns (every column by default).
+   */
+  select(columns?: string): TransformBuilder<Row, Row[]>;
+  /** Sorts by `column`; call again for further keys. `select()` queries only. */
+  order(column: string, options?: { ascending?: boolean; nullsFirst?: boolean }): this;
+  /** At most `count` rows. `select()` queries only. */
+  limit(count: number): this;
+  /** Rows `from` to `to`, both inclusive, counted from 0. `select()` queries only. */
+  range(from: number, to: number): this;
+  /** `data` is exactly one row; no row or several rows is an error. */
+  single(): TransformBuilder<Row, Result extends (infer R)[] ? R : Result>;
+  /** `data` is one row or `null`; several rows is an error. */
+  maybeSingle(): TransformBuilder<Row, Result extends (infer R)[] ? R | null : Result>;
+  /** Rejects with the `DatabaseError` instead of returning it in the result. */
+  throwOnError(): this;
+}
+
+/**
+ * Filters narrow `select()`, `update()` and `delete()`; several are ANDed.
+ * Comparing with `null` throws: use `.is(column, null)`. In `like`/`ilike`
+ * patterns `%` and `*` match any text, `_` one character.
+ */
+export interface FilterBuilder<Row extends DatabaseRow, Result> extends TransformBuilder<Row, Result> {
+  eq(column: string, value: DatabaseValue): this;
+  neq(column: string, value: DatabaseValue): this;
+  gt(column: string, value: DatabaseValue): this;
+  gte(column: string, value: DatabaseValue): this;
+  lt(column: string, value: DatabaseValue): this;
+  lte(column: string, value: DatabaseValue): this;
+  like(column: string, pattern: string): this;
+  ilike(column: string, pattern: string): this;
+  in(column: string, values: readonly DatabaseValue[]): this;
+  is(column: string, value: null | boolean): this;
+  /** Negates one condition: `.not("status", "eq", "void")`, `.not("id", "in", [1, 2])`. */
+  not(column: string, operator: FilterOperator, value: unknown): this;
+  /**
+   * Any of the conditions, in PostgREST's syntax:
+   * `"status.eq.paid,and(total.gt.10,total.lt.20),name.in.(a,b),status.not.eq.void"`.
+   * Double-quote a value to include `,` `.` `(` `)` (`name.eq."a,b"`, `\"` for
+   * a quote). Unquoted values that read as numbers (`10`, `-2.5`, but not
+   * `007`) become numbers, `true`/`false` booleans, and `null` only after
+   * `is`; everything else, and every quoted value, is a string. Malformed
+   * strings and unsupported operators throw a TypeError naming the position.
+   */
+  or(filters: string): this;
+  /** `eq` for each key: `.match({ status: "paid", region: "eu" })`. */
+  match(query: Record<string, DatabaseValue>): this;
+  /**
+   * One condition with the operator as a string (`"eq"`, or negated as
+   * `"not.eq"`). For `in` and `is` the value may also be PostgREST text:
+   * `"(1,2,3)"`, `"null"`.
+   */
+  filter(column: string, operator: FilterOperator | `not.${FilterOperator}`, value: unknown): this;
 }
 
 declare global {

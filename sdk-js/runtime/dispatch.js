@@ -6,6 +6,10 @@
 
   const { Response } = internal;
 
+  // One `db` for every request: it carries no per-request state, so no
+  // request pays for building it.
+  const database = internal.makeDatabase();
+
   function describe(value) {
     if (value === null) return "null";
     if (value === undefined) return "undefined";
@@ -86,6 +90,7 @@
       get caller() {
         return caller();
       },
+      db: database,
       // The response is sent once these settle too: the instance ends with
       // the invocation, so there is no "after the response" to run in.
       waitUntil(promise) {

@@ -2,7 +2,7 @@
 // with `native` implemented by Node's own primitives, for the unit tests.
 import { createNative, loadSection } from "./load-section.mjs";
 
-export const SECTIONS = ["encoding.js", "url.js", "clone.js", "console.js", "timers.js", "fetch-api.js", "dispatch.js"];
+export const SECTIONS = ["encoding.js", "url.js", "clone.js", "console.js", "timers.js", "fetch-api.js", "database.js", "dispatch.js"];
 
 export function loadRuntime() {
   const logs = [];
@@ -18,6 +18,33 @@ export function loadRuntime() {
   const internal = {};
   for (const section of SECTIONS) loadSection(section, native, global, internal);
   return { global, internal, logs, clock, native, secretReads: [] };
+}
+
+/**
+ * Plays the host's database on `native` the way the engine's bindings do:
+ * `dbExecute` takes the plan as JSON text and returns the result as JSON text,
+ * or a `{ code, message }` object for a database error. `answer(plan)` gives
+ * either `{ data, count }` or `{ code, message }`. Every call is recorded in
+ * `calls` (plans parsed); set `fail.begin`/`fail.commit`/`fail.rollback` to a
+ * `{ code, message }` to make that step fail.
+ */
+export function fakeDatabase(native, answer = () => ({ data: [], count: null })) {
+  const fake = { calls: [], fail: {} };
+  native.dbExecute = (planJson) => {
+    if (typeof planJson !== "string") throw new TypeError("dbExecute takes the plan as JSON text");
+    const plan = JSON.parse(planJson);
+    fake.calls.push(["execute", plan]);
+    const outcome = answer(plan);
+    return "code" in outcome ? outcome : JSON.stringify(outcome);
+  };
+  for (const step of ["begin", "commit", "rollback"]) {
+    native["db" + step[0].toUpperCase() + step.slice(1)] = () => {
+      fake.calls.push([step]);
+      return fake.fail[step] ?? null;
+    };
+  }
+  fake.plans = () => fake.calls.filter(([kind]) => kind === "execute").map(([, plan]) => plan);
+  return fake;
 }
 
 /**

@@ -3,6 +3,7 @@
 //! records and the plain JS objects `dispatch` takes and returns.
 
 use crate::edgefn::function::console::{self, Level};
+use crate::edgefn::function::database::{self, DatabaseError};
 use crate::edgefn::function::secrets::{self, SecretError};
 use crate::edgefn::function::types::{Caller, Failure, Invocation, Request, Response};
 use crate::failure;
@@ -108,7 +109,37 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
             })
         })?,
     )?;
+    // Database: plain values back, never an exception, so the JS builder
+    // turns failures into `{ data: null, error }` as supabase-js does.
+    native.set(
+        "dbExecute",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, plan: JsString<'js>| -> JsResult<Value<'js>> {
+            match database::execute(&lossy_string(&ctx, plan)) {
+                Ok(result) => Ok(JsString::from_str(ctx.clone(), &result)?.into_value()),
+                Err(error) => database_error(&ctx, error),
+            }
+        })?,
+    )?;
+    native.set("dbBegin", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::begin()))?)?;
+    native.set("dbCommit", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::commit()))?)?;
+    native.set("dbRollback", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::rollback()))?)?;
     Ok(native)
+}
+
+/// `{code, message}` for the JS side.
+fn database_error<'js>(ctx: &Ctx<'js>, error: DatabaseError) -> JsResult<Value<'js>> {
+    let object = Object::new(ctx.clone())?;
+    object.set("code", error.code)?;
+    object.set("message", error.message)?;
+    Ok(object.into_value())
+}
+
+/// `null` on success, `{code, message}` on failure.
+fn unit_result<'js>(ctx: &Ctx<'js>, result: Result<(), DatabaseError>) -> JsResult<Value<'js>> {
+    match result {
+        Ok(()) => Ok(Value::new_null(ctx.clone())),
+        Err(error) => database_error(ctx, error),
+    }
 }
 
 /// WHATWG URL parsing with the `url` crate; `null` for an invalid URL.
