@@ -129,31 +129,8 @@ async fn deploy_with_policy(server: &TestServer, name: &str, fixture: &str, poli
     assert_eq!(reply.status, StatusCode::CREATED, "deploying {name}: {}", reply.text());
 }
 
-async fn create_user(server: &TestServer, email: &str, groups: &[&str], metadata: Value) -> String {
-    let reply = server
-        .send(server.admin(Method::POST, "/users").json(&json!({
-            "email": email, "password": "correct horse battery", "groups": groups, "metadata": metadata
-        })))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
-    reply.json()["id"].as_str().unwrap().to_owned()
-}
 
-async fn sign_in(server: &TestServer, email: &str, password: &str) -> Reply {
-    server
-        .send(
-            reqwest::Client::new()
-                .post(server.url("/auth/v1/token?grant_type=password"))
-                .json(&json!({"email": email, "password": password})),
-        )
-        .await
-}
 
-async fn access_token(server: &TestServer, email: &str) -> String {
-    let reply = sign_in(server, email, "correct horse battery").await;
-    assert_eq!(reply.status, StatusCode::OK, "signing in {email}: {}", reply.text());
-    reply.json()["access_token"].as_str().unwrap().to_owned()
-}
 
 async fn call(server: &TestServer, function: &str, token: Option<&str>) -> Reply {
     let mut request = server.function(Method::GET, function);
@@ -189,8 +166,8 @@ async fn forged_and_invalid_tokens_are_refused() {
     let jwks = serve_jwks(vec![idp.jwk.clone()]).await;
     let server = start_with_idp(&jwks, &[]).await;
     deploy_with_policy(&server, "members", "whoami", None).await;
-    create_user(&server, "ada@example.com", &[], json!({})).await;
-    let token = access_token(&server, "ada@example.com").await;
+    server.create_user("ada@example.com", &[], json!({})).await;
+    let token = server.access_token("ada@example.com").await;
     assert_eq!(call(&server, "members", Some(&token)).await.status, StatusCode::OK);
 
     let parts: Vec<&str> = token.split('.').collect();
@@ -286,8 +263,8 @@ async fn external_provider_tokens_map_claims_and_follow_key_rotation() {
 #[tokio::test]
 async fn every_policy_type_admits_exactly_its_callers() {
     let server = TestServer::start().await;
-    let ada = create_user(&server, "ada@example.com", &["admin"], json!({"department": "engineering", "plan": "pro", "seats": 10})).await;
-    let bob = create_user(&server, "bob@example.com", &[], json!({"department": "sales", "plan": "free", "seats": "10"})).await;
+    let ada = server.create_user("ada@example.com", &["admin"], json!({"department": "engineering", "plan": "pro", "seats": 10})).await;
+    let bob = server.create_user("bob@example.com", &[], json!({"department": "sales", "plan": "free", "seats": "10"})).await;
     deploy_with_policy(&server, "public", "whoami", Some(json!({"type": "public"}))).await;
     deploy_with_policy(&server, "members", "whoami", None).await;
     deploy_with_policy(&server, "admins", "whoami", Some(json!({"type": "group", "groups": ["admin"]}))).await;
@@ -303,8 +280,8 @@ async fn every_policy_type_admits_exactly_its_callers() {
     )
     .await;
     deploy_with_policy(&server, "big", "whoami", Some(json!({"type": "metadata", "any": [{"key": "seats", "gte": 5}]}))).await;
-    let ada_token = access_token(&server, "ada@example.com").await;
-    let bob_token = access_token(&server, "bob@example.com").await;
+    let ada_token = server.access_token("ada@example.com").await;
+    let bob_token = server.access_token("bob@example.com").await;
 
     // Positive case of every type, and the matching refusals.
     assert_eq!(call(&server, "public", None).await.status, StatusCode::OK);
@@ -378,16 +355,16 @@ async fn every_policy_type_admits_exactly_its_callers() {
 #[tokio::test]
 async fn disabled_and_deleted_users_lose_access_with_their_tokens() {
     let server = TestServer::start().await;
-    let carol = create_user(&server, "carol@example.com", &[], json!({})).await;
-    let dave = create_user(&server, "dave@example.com", &[], json!({})).await;
+    let carol = server.create_user("carol@example.com", &[], json!({})).await;
+    let dave = server.create_user("dave@example.com", &[], json!({})).await;
     deploy_with_policy(&server, "members", "whoami", None).await;
-    let carol_token = access_token(&server, "carol@example.com").await;
-    let dave_token = access_token(&server, "dave@example.com").await;
+    let carol_token = server.access_token("carol@example.com").await;
+    let dave_token = server.access_token("dave@example.com").await;
     assert_eq!(call(&server, "members", Some(&carol_token)).await.status, StatusCode::OK);
 
     patch_user(&server, &carol, json!({"disabled": true})).await;
     assert_denied(&call(&server, "members", Some(&carol_token)).await, StatusCode::UNAUTHORIZED, "disabled user's token");
-    assert_denied(&sign_in(&server, "carol@example.com", "correct horse battery").await, StatusCode::UNAUTHORIZED, "disabled sign-in");
+    assert_denied(&server.sign_in("carol@example.com", "correct horse battery").await, StatusCode::UNAUTHORIZED, "disabled sign-in");
 
     let reply = server.send(server.admin(Method::DELETE, &format!("/users/{dave}"))).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
@@ -437,7 +414,7 @@ async fn sessions_rotate_refresh_tokens_and_reuse_revokes_the_family() {
     assert_denied(&server.send(refresh("efr_made_up".into()).await).await, StatusCode::UNAUTHORIZED, "unknown refresh token");
 
     // Sign-out ends the session.
-    let session = sign_in(&server, "erin@example.com", "a long enough pw").await;
+    let session = server.sign_in("erin@example.com", "a long enough pw").await;
     let token = session.json()["refresh_token"].as_str().unwrap().to_owned();
     let out = server.send(client.post(server.url("/auth/v1/logout")).json(&json!({"refresh_token": token}))).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
@@ -449,18 +426,18 @@ async fn sessions_rotate_refresh_tokens_and_reuse_revokes_the_family() {
 #[tokio::test]
 async fn brute_force_sign_in_is_rate_limited() {
     let server = TestServer::start().await;
-    create_user(&server, "gina@example.com", &[], json!({})).await;
+    server.create_user("gina@example.com", &[], json!({})).await;
     for attempt in 1..=5 {
-        let reply = sign_in(&server, "gina@example.com", &format!("guess number {attempt}")).await;
+        let reply = server.sign_in("gina@example.com", &format!("guess number {attempt}")).await;
         assert_denied(&reply, StatusCode::UNAUTHORIZED, "wrong password");
         assert_eq!(reply.json()["message"], "invalid email or password");
     }
     // Even the right password is refused until the window passes.
-    let reply = sign_in(&server, "gina@example.com", "correct horse battery").await;
+    let reply = server.sign_in("gina@example.com", "correct horse battery").await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.text());
     assert!(reply.header("retry-after").is_some());
     // An unknown email fails exactly like a wrong password.
-    let reply = sign_in(&server, "nobody@example.com", "whatever it is").await;
+    let reply = server.sign_in("nobody@example.com", "whatever it is").await;
     assert_eq!(reply.json()["message"], "invalid email or password");
 }
 
@@ -472,8 +449,8 @@ async fn signup_can_be_turned_off() {
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
     // Admins still create accounts.
-    create_user(&server, "h@example.com", &[], json!({})).await;
-    access_token(&server, "h@example.com").await;
+    server.create_user("h@example.com", &[], json!({})).await;
+    server.access_token("h@example.com").await;
 }
 
 #[tokio::test]
@@ -515,9 +492,9 @@ async fn admin_keys_are_created_listed_by_prefix_and_revoked() {
 #[tokio::test]
 async fn denied_calls_are_recorded_and_functions_see_the_caller_not_the_token() {
     let server = TestServer::start().await;
-    let id = create_user(&server, "ivy@example.com", &["admin", "beta"], json!({"department": "engineering"})).await;
+    let id = server.create_user("ivy@example.com", &["admin", "beta"], json!({"department": "engineering"})).await;
     deploy_with_policy(&server, "admins", "whoami", Some(json!({"type": "group", "groups": ["admin"]}))).await;
-    let token = access_token(&server, "ivy@example.com").await;
+    let token = server.access_token("ivy@example.com").await;
 
     let reply = call(&server, "admins", Some(&token)).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -608,9 +585,9 @@ async fn cors_preflights_are_answered_by_the_host() {
 #[tokio::test]
 async fn edgefn_access_tokens_expire() {
     let server = TestServer::start_with(&["--access-token-ttl-secs", "1"]).await;
-    create_user(&server, "jo@example.com", &[], json!({})).await;
+    server.create_user("jo@example.com", &[], json!({})).await;
     deploy_with_policy(&server, "members", "whoami", None).await;
-    let token = access_token(&server, "jo@example.com").await;
+    let token = server.access_token("jo@example.com").await;
     // Used once first, so the second use meets the verified-token cache.
     assert_eq!(call(&server, "members", Some(&token)).await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

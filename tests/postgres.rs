@@ -7,14 +7,14 @@
 
 mod common;
 
-use common::TestServer;
+use common::{PostgresDatabase, TestServer};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 
 #[tokio::test]
 async fn edgefn_runs_on_postgresql() {
-    let (admin, database, url) = fresh_database().await;
+    let postgres = PostgresDatabase::create().await;
+    let url = postgres.url.clone();
     let server = TestServer::start_with(&["--database-url", &url]).await;
     for text in ["one", "two"] {
         let source = format!("export default {{ async fetch() {{ return Response.json({{ version: {text:?} }}); }} }};");
@@ -43,12 +43,13 @@ async fn edgefn_runs_on_postgresql() {
     assert_eq!(server.get("reader").await.text(), "pg-secret-two");
     drop(server);
 
-    admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+    postgres.drop_now().await;
 }
 
 #[tokio::test]
 async fn servers_sharing_one_postgresql_see_an_activation_within_the_cache_ttl() {
-    let (admin, database, url) = fresh_database().await;
+    let postgres = PostgresDatabase::create().await;
+    let url = postgres.url.clone();
     let first = TestServer::start_with(&["--database-url", &url]).await;
     let second = TestServer::start_with(&["--database-url", &url]).await;
     for text in ["one", "two"] {
@@ -70,12 +71,13 @@ async fn servers_sharing_one_postgresql_see_an_activation_within_the_cache_ttl()
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     drop((first, second));
-    admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
+    postgres.drop_now().await;
 }
 
 #[tokio::test]
 async fn identity_works_on_postgresql_and_tokens_verify_on_every_server_sharing_it() {
-    let (admin, database, url) = fresh_database().await;
+    let postgres = PostgresDatabase::create().await;
+    let url = postgres.url.clone();
     // Servers sharing a database share the master key, which also signs tokens.
     let key = "ZWRnZWZuIHRlc3QgbWFzdGVyIGtleSwgMzIgYnl0ZXM="; // "edgefn test master key, 32 bytes"
     let args = ["--database-url", &url, "--master-key", key, "--identity-cache-ttl-ms", "500"];
@@ -121,23 +123,5 @@ async fn identity_works_on_postgresql_and_tokens_verify_on_every_server_sharing_
     assert_eq!(second.send(refresh_on(&second)).await.status, StatusCode::OK);
     assert_eq!(first.send(refresh_on(&first)).await.status, StatusCode::UNAUTHORIZED, "reuse on another server");
     drop((first, second));
-    admin.execute_unprepared(&format!("DROP DATABASE {database} WITH (FORCE)")).await.unwrap();
-}
-
-/// A database of its own, so runs never see each other's functions.
-async fn fresh_database() -> (sea_orm::DatabaseConnection, String, String) {
-    let admin_url = std::env::var("EDGEFN_TEST_POSTGRES_URL")
-        .expect("EDGEFN_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test sets it)");
-    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let database = format!("edgefn_it_{}_{}_{n}", std::process::id(), unique_suffix());
-    let admin = Database::connect(&admin_url).await.expect("connecting to PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.unwrap();
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{base}/{database}");
-    (admin, database, url)
-}
-
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000
+    postgres.drop_now().await;
 }

@@ -203,6 +203,70 @@ impl TestServer {
     }
 }
 
+/// Password of every user the tests create.
+pub const USER_PASSWORD: &str = "correct horse battery";
+
+impl TestServer {
+    /// Creates a user through the admin API; returns its id.
+    pub async fn create_user(&self, email: &str, groups: &[&str], metadata: Value) -> String {
+        let reply = self
+            .send(self.admin(Method::POST, "/users").json(&serde_json::json!({
+                "email": email, "password": USER_PASSWORD, "groups": groups, "metadata": metadata
+            })))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        reply.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs in with a password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.send(
+            reqwest::Client::new()
+                .post(self.url("/auth/v1/token?grant_type=password"))
+                .json(&serde_json::json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// An access token for a user made by [`TestServer::create_user`].
+    pub async fn access_token(&self, email: &str) -> String {
+        let reply = self.sign_in(email, USER_PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "signing in {email}: {}", reply.text());
+        reply.json()["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A PostgreSQL database of its own for one test, on the server the test
+/// command provides (`EDGEFN_TEST_POSTGRES_URL`); dropped with [`Self::drop_now`].
+pub struct PostgresDatabase {
+    pub admin: sea_orm::DatabaseConnection,
+    pub name: String,
+    pub url: String,
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> PostgresDatabase {
+        use sea_orm::ConnectionTrait;
+        let admin_url = std::env::var("EDGEFN_TEST_POSTGRES_URL")
+            .expect("EDGEFN_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test sets it)");
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let suffix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+        let name = format!("edgefn_it_{}_{suffix}_{n}", std::process::id());
+        let admin = sea_orm::Database::connect(&admin_url).await.expect("connecting to PostgreSQL");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        PostgresDatabase { admin, name, url }
+    }
+
+    /// Drops the database (servers using it must be stopped or dropped first).
+    pub async fn drop_now(self) {
+        use sea_orm::ConnectionTrait;
+        self.admin.execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).await.unwrap();
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
