@@ -4,6 +4,7 @@
 //! - `schema`: table definitions and their DDL;
 //! - `policy`: the RLS expression language, compiled to SQL predicates;
 //! - `query`: a function's query plan, checked and compiled with policies;
+//! - `filter`: the plan's filters (`eq`, `in`, `or(...)`) as SQL;
 //! - this module: the catalog (which tables exist, their policies) and the
 //!   admin operations that change it.
 //!
@@ -16,6 +17,7 @@
 //! - a table has row-level security on unless the admin turns it off, and an
 //!   operation with no policy is denied.
 
+pub mod filter;
 pub mod policy;
 pub mod query;
 pub mod schema;
