@@ -528,7 +528,7 @@ async fn values_round_trip_with_their_types(backend: Backend) {
 }
 
 async fn limits_are_clear_errors(backend: Backend) {
-    let h = Harness::start(backend, &["--db-max-rows", "5", "--db-max-queries", "3"]).await;
+    let h = Harness::start(backend, &["--db-max-rows", "5", "--db-max-queries", "3", "--db-query-timeout-ms", "300"]).await;
     h.create_table(json!({"name": "items", "rls_enabled": false, "columns": [
         {"name": "id", "type": "integer", "primary_key": true}
     ]}))
@@ -554,5 +554,33 @@ async fn limits_are_clear_errors(backend: Backend) {
     let results = h.call(None, json!({"queries": [query, query, query, query]})).await.json();
     assert!(results[2]["error"].is_null(), "{results}");
     assert_eq!(error_code(&results[3]), "too-many-queries", "{results}");
+
+    // A query that cannot finish in time (here: the table is locked by
+    // another connection) ends with a timeout error, not a hung function.
+    let locker = h.lock_items().await;
+    let started = std::time::Instant::now();
+    let blocked = h.query(None, "items", json!([["insert", {"id": 100}]])).await;
+    assert_eq!(error_code(&blocked), "timeout", "{blocked}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "stopped by the 300 ms query timeout");
+    drop(locker);
     h.finish().await;
+}
+
+impl Harness {
+    /// Holds a write lock on the app table `items` from outside edgefn until
+    /// the returned transaction is dropped.
+    async fn lock_items(&self) -> sea_orm::DatabaseTransaction {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let (url, lock) = match &self.postgres {
+            Some(postgres) => (postgres.url.clone(), "LOCK TABLE app.items IN ACCESS EXCLUSIVE MODE"),
+            None => (
+                format!("sqlite://{}", self.server.data_dir.join("edgefn.db").display()),
+                "INSERT INTO app_items (id) VALUES (1000)",
+            ),
+        };
+        let connection = sea_orm::Database::connect(url).await.unwrap();
+        let transaction = connection.begin().await.unwrap();
+        transaction.execute_unprepared(lock).await.unwrap();
+        transaction
+    }
 }

@@ -44,7 +44,10 @@ fn sandbox_overhead(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
                 let invocation = invocation(caller.clone());
-                let execution = sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Default::default()).await.unwrap();
+                let execution = sandbox
+                    .invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), Default::default())
+                    .await
+                    .unwrap();
                 assert!(execution.result.is_ok());
             })
         });
