@@ -42,6 +42,23 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
     pub queue_timeout_ms: u64,
 
+    /// Execution records older than this are deleted (hours).
+    #[arg(long, env = "EDGEFN_RECORD_RETENTION_HOURS", default_value_t = 24 * 7)]
+    pub record_retention_hours: u64,
+
+    /// At most this many execution records are kept; the oldest go first.
+    #[arg(long, env = "EDGEFN_RECORD_RETENTION_MAX", default_value_t = 1_000_000)]
+    pub record_retention_max: u64,
+
+    /// How often record retention runs, in seconds.
+    #[arg(long, env = "EDGEFN_RECORD_RETENTION_INTERVAL_SECS", default_value_t = 60)]
+    pub record_retention_interval_secs: u64,
+
+    /// Also serve `/metrics` here without an admin key (for a Prometheus on a
+    /// private network); on the main address it always needs one.
+    #[arg(long, env = "EDGEFN_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// Connections in the pool functions' queries use (their transactions
     /// hold one each until they end).
     #[arg(long, env = "EDGEFN_DB_POOL_SIZE", default_value_t = 8)]
@@ -279,6 +296,9 @@ impl Config {
         }
         if self.max_instances == 0 {
             return Err("--max-instances must be at least 1".into());
+        }
+        if self.record_retention_interval_secs == 0 {
+            return Err("--record-retention-interval-secs must be at least 1".into());
         }
         if self.db_max_rows == 0 || self.db_max_queries == 0 || self.db_query_timeout_ms == 0 || self.db_pool_size == 0 {
             return Err("--db-pool-size, --db-max-rows, --db-max-queries and --db-query-timeout-ms must be at least 1".into());

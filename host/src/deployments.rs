@@ -211,6 +211,9 @@ pub struct Deployments {
     max_source_bytes: usize,
     /// Grants change with deploys; their cache is dropped after each.
     secrets: Arc<Secrets>,
+    /// Lookups of `active` served from memory, and the ones that were not.
+    cache_hits: prometheus_client::metrics::counter::Counter,
+    cache_misses: prometheus_client::metrics::counter::Counter,
 }
 
 impl Deployments {
@@ -234,6 +237,8 @@ impl Deployments {
             .time_to_live(ACTIVE_DEPLOYMENT_TTL)
             .build();
         Deployments {
+            cache_hits: Default::default(),
+            cache_misses: Default::default(),
             db,
             sandbox,
             active,
@@ -360,11 +365,24 @@ impl Deployments {
         Ok(report)
     }
 
+    /// Counts cache lookups into these (exported) counters.
+    pub fn count_cache_lookups(
+        mut self,
+        hits: prometheus_client::metrics::counter::Counter,
+        misses: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
+        self.cache_hits = hits;
+        self.cache_misses = misses;
+        self
+    }
+
     /// The deployment serving `name`.
     pub async fn active(&self, name: &str) -> Result<Arc<ActiveDeployment>, ApiError> {
         if let Some(hit) = self.active.get(name).await {
+            self.cache_hits.inc();
             return Ok(hit);
         }
+        self.cache_misses.inc();
         let _shared = self.activation.read().await;
         Ok(self.active.try_get_with_by_ref(name, self.load_active(name)).await?)
     }

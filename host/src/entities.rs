@@ -111,6 +111,10 @@ pub mod execution {
         pub error: Option<String>,
         pub fuel_consumed: Option<i64>,
         pub peak_memory_bytes: Option<i64>,
+        /// W3C trace id (32 hex digits) the invocation ran under.
+        pub trace_id: Option<String>,
+        /// The client's address.
+        pub client_ip: Option<String>,
         /// Everything else, JSON.
         #[sea_orm(column_type = "Text")]
         pub details: String,

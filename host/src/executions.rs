@@ -10,10 +10,11 @@ use crate::entities::execution;
 use crate::error::ApiError;
 use crate::sandbox::{ExecutionError, Timings};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
+use std::sync::Arc;
 use serde::Serialize;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// Records waiting to be written before requests start to wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -55,6 +56,10 @@ pub struct ExecutionRecord {
     pub peak_memory_bytes: Option<u64>,
     /// What the function returned, when it returned something.
     pub response: Option<CapturedResponse>,
+    /// The W3C trace id it ran under (the caller's, when it sent `traceparent`).
+    pub trace_id: Option<String>,
+    /// The client's address.
+    pub client_ip: Option<String>,
     /// Its use of the application database, when it used it (or ran with
     /// the service role, which is recorded whether it queried or not).
     pub database: Option<crate::capabilities::database::DatabaseUsage>,
@@ -64,14 +69,123 @@ pub struct ExecutionRecord {
 pub const OUTCOMES: [&str; 7] = ["ok", "error", "denied", "fuel_exhausted", "memory_limit", "deadline", "bad_request"];
 
 /// Which records to list; absent fields match everything.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct RecordFilter {
     /// Function name.
     pub function: Option<String>,
+    /// The version that ran.
+    pub version: Option<i32>,
     /// One of [`OUTCOMES`], e.g. `denied` to see refused calls.
     pub outcome: Option<String>,
+    /// HTTP status returned.
+    pub status: Option<u16>,
     /// The start of the caller's label, e.g. `user:<id>` or `admin-key:`.
     pub caller: Option<String>,
+    /// Received at or after (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Received before (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Text the console output or the error contains.
+    pub q: Option<String>,
+    /// A trace id.
+    pub trace_id: Option<String>,
+}
+
+impl RecordFilter {
+    fn apply(&self, mut query: sea_orm::Select<execution::Entity>) -> Result<sea_orm::Select<execution::Entity>, ApiError> {
+        if let Some(function) = &self.function {
+            query = query.filter(execution::Column::FunctionName.eq(function));
+        }
+        if let Some(version) = self.version {
+            query = query.filter(execution::Column::Version.eq(version));
+        }
+        if let Some(outcome) = &self.outcome {
+            if !OUTCOMES.contains(&outcome.as_str()) {
+                return Err(ApiError::BadRequest(format!("unknown outcome {outcome:?}; use one of {}", OUTCOMES.join(", "))));
+            }
+            query = query.filter(execution::Column::Outcome.eq(outcome));
+        }
+        if let Some(status) = self.status {
+            query = query.filter(execution::Column::Status.eq(i32::from(status)));
+        }
+        if let Some(caller) = &self.caller {
+            // Labels are `user:<id> <email>`, `external:<sub> <email>`,
+            // `admin-key:<prefix>`: a prefix finds one caller's calls.
+            query = query.filter(execution::Column::Caller.starts_with(caller));
+        }
+        if let Some(since) = self.since {
+            query = query.filter(execution::Column::ReceivedAt.gte(since));
+        }
+        if let Some(until) = self.until {
+            query = query.filter(execution::Column::ReceivedAt.lt(until));
+        }
+        if let Some(text) = self.q.as_deref().filter(|t| !t.is_empty()) {
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(execution::Column::Console.contains(text))
+                    .add(execution::Column::Error.contains(text)),
+            );
+        }
+        if let Some(trace_id) = &self.trace_id {
+            query = query.filter(execution::Column::TraceId.eq(trace_id.to_lowercase()));
+        }
+        Ok(query)
+    }
+
+    /// Whether a live record passes the filter (for the tail).
+    fn matches(&self, record: &ExecutionRecord) -> bool {
+        let text = |t: &str| {
+            record.console.iter().any(|line| line.text.contains(t))
+                || record.error.as_ref().is_some_and(|e| e.message.contains(t) || e.stack.as_deref().is_some_and(|s| s.contains(t)))
+        };
+        self.function.as_ref().is_none_or(|f| *f == record.function)
+            && self.version.is_none_or(|v| record.version == Some(v))
+            && self.outcome.as_ref().is_none_or(|o| *o == record.outcome)
+            && self.status.is_none_or(|s| s == record.status)
+            && self.caller.as_ref().is_none_or(|c| record.caller.as_deref().is_some_and(|r| r.starts_with(c.as_str())))
+            && self.q.as_deref().is_none_or(text)
+            && self.trace_id.as_ref().is_none_or(|t| record.trace_id.as_deref() == Some(t.as_str()))
+    }
+}
+
+/// One page of records, newest first.
+#[derive(Debug, Serialize)]
+pub struct RecordPage {
+    /// The records.
+    pub executions: Vec<StoredExecution>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Invocations of one function in a time window.
+#[derive(Debug, Serialize)]
+pub struct FunctionStats {
+    /// Function name.
+    pub function: String,
+    /// Invocations recorded.
+    pub count: u64,
+    /// Of which did not end `ok`.
+    pub errors: u64,
+    /// `errors / count`.
+    pub error_rate: f64,
+    /// Duration percentiles, in microseconds.
+    pub p50_us: i64,
+    /// 95th percentile.
+    pub p95_us: i64,
+    /// 99th percentile.
+    pub p99_us: i64,
+}
+
+/// How long records are kept; both bounds apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Records older than this are deleted.
+    pub max_age: Duration,
+    /// Beyond this many records, the oldest are deleted.
+    pub max_records: u64,
+    /// How often retention runs.
+    pub interval: Duration,
 }
 
 /// Bytes of a response body kept in its record.
@@ -114,27 +228,29 @@ impl CapturedResponse {
 }
 
 impl ExecutionRecord {
-    fn into_active_model(self) -> execution::ActiveModel {
+    fn into_model(self) -> execution::Model {
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        execution::ActiveModel {
-            id: Set(self.id),
-            function_name: Set(self.function),
-            version: Set(self.version),
-            received_at: Set(self.received_at),
-            duration_us: Set(as_i64(self.duration_us)),
-            queue_us: Set(as_i64(self.timings.queue_us)),
-            instantiate_us: Set(as_i64(self.timings.instantiate_us)),
-            run_us: Set(as_i64(self.timings.run_us)),
-            caller: Set(self.caller),
-            method: Set(self.method),
-            path: Set(self.path),
-            status: Set(i32::from(self.status)),
-            outcome: Set(self.outcome),
-            console: Set(serde_json::to_string(&self.console).expect("console lines serialize")),
-            error: Set(self.error.map(|e| serde_json::to_string(&e).expect("errors serialize"))),
-            fuel_consumed: Set(self.fuel_consumed.map(as_i64)),
-            peak_memory_bytes: Set(self.peak_memory_bytes.map(as_i64)),
-            details: Set(serde_json::json!({ "response": self.response, "database": self.database }).to_string()),
+        execution::Model {
+            id: self.id,
+            function_name: self.function,
+            version: self.version,
+            received_at: self.received_at,
+            duration_us: as_i64(self.duration_us),
+            queue_us: as_i64(self.timings.queue_us),
+            instantiate_us: as_i64(self.timings.instantiate_us),
+            run_us: as_i64(self.timings.run_us),
+            caller: self.caller,
+            method: self.method,
+            path: self.path,
+            status: i32::from(self.status),
+            outcome: self.outcome,
+            console: serde_json::to_string(&self.console).expect("console lines serialize"),
+            error: self.error.map(|e| serde_json::to_string(&e).expect("errors serialize")),
+            fuel_consumed: self.fuel_consumed.map(as_i64),
+            peak_memory_bytes: self.peak_memory_bytes.map(as_i64),
+            trace_id: self.trace_id,
+            client_ip: self.client_ip,
+            details: serde_json::json!({ "response": self.response, "database": self.database }).to_string(),
         }
     }
 }
@@ -162,6 +278,8 @@ pub struct StoredExecution {
     response: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<serde_json::Value>,
+    trace_id: Option<String>,
+    client_ip: Option<String>,
 }
 
 /// One part of a record's `details` JSON; null when absent.
@@ -192,6 +310,8 @@ impl From<execution::Model> for StoredExecution {
             peak_memory_bytes: m.peak_memory_bytes,
             response: detail(&mut details, "response"),
             database: detail(&mut details, "database"),
+            trace_id: m.trace_id,
+            client_ip: m.client_ip,
         }
     }
 }
@@ -200,43 +320,123 @@ impl From<execution::Model> for StoredExecution {
 #[derive(Clone)]
 pub struct ExecutionLog {
     sender: mpsc::Sender<ExecutionRecord>,
+    live: broadcast::Sender<Arc<ExecutionRecord>>,
     db: DatabaseConnection,
 }
 
+/// Records a slow live-tail subscriber may fall behind before it misses some
+/// (it is told how many); the log itself never waits for a subscriber.
+const TAIL_CAPACITY: usize = 1024;
+
 impl ExecutionLog {
-    /// Starts the writer; it finishes once every `ExecutionLog` clone is
-    /// dropped and the channel is drained.
-    pub fn start(db: DatabaseConnection) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer and the retention task; the writer finishes once
+    /// every `ExecutionLog` clone is dropped and the channel is drained.
+    pub fn start(db: DatabaseConnection, retention: Retention) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let (live, _) = broadcast::channel(TAIL_CAPACITY);
         let writer = tokio::spawn(write_batches(db.clone(), receiver));
-        (ExecutionLog { sender, db }, writer)
+        tokio::spawn(enforce_retention(db.clone(), retention));
+        (ExecutionLog { sender, live, db }, writer)
     }
 
     /// Queues a record; waits while the writer is behind.
     pub async fn record(&self, record: ExecutionRecord) {
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::new(record.clone()));
+        }
         if self.sender.send(record).await.is_err() {
             tracing::error!("execution writer has stopped; a record was not written");
         }
     }
 
-    /// The newest records, optionally for one function.
-    pub async fn recent(&self, filter: &RecordFilter, limit: u64) -> Result<Vec<StoredExecution>, ApiError> {
-        let mut query = execution::Entity::find().order_by_desc(execution::Column::Id).limit(limit.clamp(1, 1000));
-        if let Some(function) = &filter.function {
-            query = query.filter(execution::Column::FunctionName.eq(function));
-        }
-        if let Some(outcome) = &filter.outcome {
-            if !OUTCOMES.contains(&outcome.as_str()) {
-                return Err(ApiError::BadRequest(format!("unknown outcome {outcome:?}; use one of {}", OUTCOMES.join(", "))));
+    /// Records as they are made (not yet necessarily stored), matching
+    /// `filter`; `Err(n)` when a slow reader missed `n` of them.
+    pub fn tail(&self, filter: RecordFilter) -> impl futures_util::Stream<Item = Result<StoredExecution, u64>> + use<> {
+        let receiver = self.live.subscribe();
+        futures_util::stream::unfold((receiver, filter), |(mut receiver, filter)| async move {
+            loop {
+                let item = match receiver.recv().await {
+                    Ok(record) if filter.matches(&record) => Ok(StoredExecution::from((*record).clone().into_model())),
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => Err(missed),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((item, (receiver, filter)));
             }
-            query = query.filter(execution::Column::Outcome.eq(outcome));
+        })
+    }
+
+    /// A page of records matching `filter`, newest first, older than `cursor`.
+    pub async fn page(&self, filter: &RecordFilter, cursor: Option<&str>, limit: u64) -> Result<RecordPage, ApiError> {
+        let limit = limit.clamp(1, 1000);
+        let mut query = filter.apply(execution::Entity::find())?.order_by_desc(execution::Column::Id).limit(limit + 1);
+        if let Some(cursor) = cursor {
+            // Ids are UUIDv7, so id order is time order.
+            query = query.filter(execution::Column::Id.lt(cursor));
         }
-        if let Some(caller) = &filter.caller {
-            // Labels are `user:<id> <email>`, `external:<sub> <email>`,
-            // `admin-key:<prefix>`: a prefix finds one caller's calls.
-            query = query.filter(execution::Column::Caller.starts_with(caller));
+        let mut rows = query.all(&self.db).await?;
+        let next_cursor = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|row| row.id.clone())
+        } else {
+            None
+        };
+        Ok(RecordPage { executions: rows.into_iter().map(StoredExecution::from).collect(), next_cursor })
+    }
+
+    /// Count, error rate and duration percentiles per function, for records
+    /// matching `filter` (its time range is the window).
+    pub async fn stats(&self, filter: &RecordFilter) -> Result<Vec<FunctionStats>, ApiError> {
+        use sea_orm::FromQueryResult;
+        #[derive(FromQueryResult)]
+        struct Totals {
+            function_name: String,
+            count: i64,
+            ok: i64,
         }
-        Ok(query.all(&self.db).await?.into_iter().map(StoredExecution::from).collect())
+        let totals = filter
+            .apply(execution::Entity::find())?
+            .select_only()
+            .column(execution::Column::FunctionName)
+            .column_as(execution::Column::Id.count(), "count")
+            .column_as(sea_orm::sea_query::Expr::cust("SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END)"), "ok")
+            .group_by(execution::Column::FunctionName)
+            .order_by_asc(execution::Column::FunctionName)
+            .into_model::<Totals>()
+            .all(&self.db)
+            .await?;
+        let mut stats = Vec::with_capacity(totals.len());
+        for total in totals {
+            let one = RecordFilter { function: Some(total.function_name.clone()), ..filter.clone() };
+            let count = total.count.max(0) as u64;
+            let mut percentiles = [0i64; 3];
+            for (slot, p) in percentiles.iter_mut().zip([0.50, 0.95, 0.99]) {
+                // Nearest rank: the smallest duration at or above p of them.
+                let rank = ((p * count as f64).ceil() as u64).clamp(1, count) - 1;
+                let row = one
+                    .apply(execution::Entity::find())?
+                    .select_only()
+                    .column(execution::Column::DurationUs)
+                    .order_by_asc(execution::Column::DurationUs)
+                    .offset(rank)
+                    .limit(1)
+                    .into_tuple::<i64>()
+                    .one(&self.db)
+                    .await?;
+                *slot = row.unwrap_or(0);
+            }
+            let errors = count - total.ok.max(0) as u64;
+            stats.push(FunctionStats {
+                function: total.function_name,
+                count,
+                errors,
+                error_rate: if count == 0 { 0.0 } else { errors as f64 / count as f64 },
+                p50_us: percentiles[0],
+                p95_us: percentiles[1],
+                p99_us: percentiles[2],
+            });
+        }
+        Ok(stats)
     }
 
     /// One record by id.
@@ -252,7 +452,8 @@ impl ExecutionLog {
 async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<ExecutionRecord>) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
     while receiver.recv_many(&mut batch, BATCH_SIZE).await > 0 {
-        let rows: Vec<_> = batch.drain(..).map(ExecutionRecord::into_active_model).collect();
+        let rows: Vec<execution::ActiveModel> =
+            batch.drain(..).map(|record| record.into_model().into_active_model().reset_all()).collect();
         let mut backoff = Duration::from_millis(50);
         loop {
             match execution::Entity::insert_many(rows.clone()).exec(&db).await {
@@ -263,6 +464,39 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Exec
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+}
+
+/// Deletes records past their age, then the oldest beyond the count limit,
+/// every `interval`, for as long as the server runs.
+async fn enforce_retention(db: DatabaseConnection, retention: Retention) {
+    let mut ticks = tokio::time::interval(retention.interval);
+    loop {
+        ticks.tick().await;
+        let cutoff = Utc::now() - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
+        let aged = execution::Entity::delete_many().filter(execution::Column::ReceivedAt.lt(cutoff)).exec(&db).await;
+        // The newest `max_records` stay: delete below the id at that rank.
+        let boundary = execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .order_by_desc(execution::Column::Id)
+            .offset(retention.max_records)
+            .limit(1)
+            .into_tuple::<String>()
+            .one(&db)
+            .await;
+        let counted = match boundary {
+            Ok(Some(id)) => execution::Entity::delete_many().filter(execution::Column::Id.lte(id)).exec(&db).await.map(|r| r.rows_affected),
+            Ok(None) => Ok(0),
+            Err(e) => Err(e),
+        };
+        match (aged, counted) {
+            (Ok(aged), Ok(counted)) if aged.rows_affected + counted > 0 => {
+                tracing::info!(by_age = aged.rows_affected, by_count = counted, "deleted execution records past retention");
+            }
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "enforcing execution record retention failed; will retry"),
         }
     }
 }

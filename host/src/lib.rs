@@ -16,6 +16,7 @@ pub mod identity;
 pub mod routes;
 pub mod sandbox;
 pub mod secrets;
+pub mod telemetry;
 
 use anyhow::Context;
 use config::Config;
@@ -69,6 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("starting the sandbox")?,
     );
+    let metrics = Arc::new(telemetry::Metrics::new());
     let deployments = Arc::new(deployments::Deployments::new(
         db.clone(),
         sandbox.clone(),
@@ -76,8 +78,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.limit_ceiling(),
         config.max_source_bytes,
         secrets.clone(),
-    ));
-    let (executions, writer) = executions::ExecutionLog::start(db.clone());
+    ).count_cache_lookups(metrics.deployment_cache_hits.clone(), metrics.deployment_cache_misses.clone()));
+    let retention = executions::Retention {
+        max_age: std::time::Duration::from_secs(config.record_retention_hours.saturating_mul(3600)),
+        max_records: config.record_retention_max,
+        interval: std::time::Duration::from_secs(config.record_retention_interval_secs),
+    };
+    let (executions, writer) = executions::ExecutionLog::start(db.clone(), retention);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -98,6 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_rows: config.db_max_rows,
             max_queries: config.db_max_queries,
         },
+        metrics: metrics.clone(),
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,
         max_source_bytes: config.max_source_bytes,
@@ -109,6 +117,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     println!("deploy:  curl -X POST -H 'Authorization: Bearer <admin key>' --data-binary @hello.js {public_url}/admin/v1/functions/hello/versions");
 
+    if let Some(metrics_address) = config.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(metrics_address)
+            .await
+            .with_context(|| format!("listening for metrics on {metrics_address}"))?;
+        println!("metrics on http://{}/metrics", listener.local_addr()?);
+        let app = routes::metrics_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     // Connection info gives the sign-in rate limit the client's address.
     let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

@@ -7,6 +7,7 @@ mod m20261125_000001_core;
 mod m20261126_000001_secrets;
 mod m20261128_000001_identity;
 mod m20261128_000002_app_database;
+mod m20261128_000003_execution_trace;
 
 /// Runs every migration in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_secrets::Migration),
             Box::new(m20261128_000001_identity::Migration),
             Box::new(m20261128_000002_app_database::Migration),
+            Box::new(m20261128_000003_execution_trace::Migration),
         ]
     }
 }

@@ -18,6 +18,8 @@ pub const ADMIN_KEY: &str = "efk_integration_tests_admin_key_0123456789";
 pub struct TestServer {
     pub base: String,
     pub data_dir: PathBuf,
+    /// Every line the server printed to stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     child: Child,
     client: reqwest::Client,
     extra_args: Vec<String>,
@@ -97,11 +99,14 @@ impl TestServer {
             .expect("starting the edgefn binary");
         let stdout = child.stdout.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = printed.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(address) = line.strip_prefix("edgefn listening on ") {
                     let _ = sender.send(address.to_owned());
                 }
+                lines.lock().unwrap().push(line);
             }
         });
         let base = match receiver.recv_timeout(Duration::from_secs(120)) {
@@ -109,7 +114,7 @@ impl TestServer {
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the server exited before it listened (its stderr is above)"),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the server did not report its address within 120 s"),
         };
-        TestServer { base, data_dir, child, client: reqwest::Client::new(), extra_args }
+        TestServer { base, data_dir, stdout: printed, child, client: reqwest::Client::new(), extra_args }
     }
 
     /// Stops this server and starts another on the same data directory.
@@ -150,6 +155,11 @@ impl TestServer {
         let headers = response.headers().clone();
         let body = response.bytes().await.expect("reading the body").to_vec();
         Reply { status, headers, body }
+    }
+
+    /// `GET path` (outside `/admin/v1`) with the admin key.
+    pub fn get_with_key(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(ADMIN_KEY)
     }
 
     pub fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {

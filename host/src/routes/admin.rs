@@ -6,7 +6,7 @@
 use super::{AppState, JsonBody, parse_json};
 use crate::deployments::Manifest;
 use crate::error::ApiError;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,10 +31,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(super::admin_database::router())
         .route("/secrets", get(list_secrets))
         .route("/secrets/{name}", put(set_secret).delete(delete_secret))
-        .route("/executions", get(list_executions))
-        .route("/executions/{id}", get(get_execution))
+        .merge(super::admin_executions::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(middleware::from_fn_with_state(state, require_admin_key))
+}
+
+/// `GET /metrics` on the main address: the admin key is required there.
+pub fn metrics_behind_key(state: AppState) -> axum::routing::MethodRouter<AppState> {
+    get(metrics).route_layer(middleware::from_fn_with_state(state, require_admin_key))
+}
+
+/// The Prometheus metrics as OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(state.sandbox.in_flight());
+    ([(header::CONTENT_TYPE, crate::telemetry::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// Which admin key made the request (its display prefix), for the records
@@ -104,7 +114,13 @@ impl FromRequest<AppState> for DeployBody {
 }
 
 async fn deploy(State(state): State<AppState>, Path(name): Path<String>, body: DeployBody) -> Result<Response, ApiError> {
-    let report = state.deployments.deploy(&name, &body.source, body.manifest).await?;
+    let deployed = state.deployments.deploy(&name, &body.source, body.manifest).await;
+    match &deployed {
+        Ok(_) => state.metrics.deployed(&name, true),
+        Err(ApiError::Compile(_)) => state.metrics.deployed(&name, false),
+        Err(_) => {}
+    }
+    let report = deployed?;
     let url = state.function_url(&name);
     let mut body = serde_json::to_value(&report).expect("reports serialize");
     body["url"] = json!(url);
@@ -173,29 +189,6 @@ async fn delete_function(State(state): State<AppState>, Path(name): Path<String>
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExecutionQuery {
-    function: Option<String>,
-    outcome: Option<String>,
-    caller: Option<String>,
-    limit: Option<u64>,
-}
-
-/// `?function=&outcome=&caller=&limit=`: newest first.
-async fn list_executions(
-    State(state): State<AppState>,
-    query: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let filter = crate::executions::RecordFilter { function: query.function, outcome: query.outcome, caller: query.caller };
-    let records = state.executions.recent(&filter, query.limit.unwrap_or(50)).await?;
-    Ok(Json(json!({ "executions": records })))
-}
-
-async fn get_execution(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(serde_json::to_value(state.executions.get(&id).await?).expect("records serialize")))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -17,11 +17,13 @@ use crate::executions::{CapturedResponse, ExecutionRecord};
 use crate::sandbox::{Execution, ExecutionError, Outcome, Timings};
 use crate::secrets::Redactor;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use edgefn_world::types::{Invocation, Request as FunctionRequest, Response as FunctionResponse};
+use crate::telemetry::TraceContext;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// Headers that describe one hop, not the message: the server sets its own.
@@ -30,6 +32,7 @@ const HOP_BY_HOP: [&str; 8] =
 
 pub async fn invoke(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(params): Path<HashMap<String, String>>,
     method: Method,
     uri: Uri,
@@ -41,6 +44,12 @@ pub async fn invoke(
     let name = params.get("name").cloned().unwrap_or_default();
 
     let invocation_id = uuid::Uuid::now_v7().to_string();
+    // A caller that sent `traceparent` gets this invocation in its trace.
+    let trace = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::from_traceparent)
+        .unwrap_or_else(TraceContext::new_root);
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
         id: invocation_id.clone(),
@@ -59,6 +68,8 @@ pub async fn invoke(
         fuel_consumed: None,
         peak_memory_bytes: None,
         response: None,
+        trace_id: Some(trace.trace_id_hex()),
+        client_ip: Some(client.ip().to_string()),
         database: None,
     };
 
@@ -72,6 +83,7 @@ pub async fn invoke(
                 record.outcome = "error".into();
                 record.status = response.status().as_u16();
                 record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                state.metrics.observe(&record);
                 state.executions.record(record).await;
             }
             return response;
@@ -113,6 +125,7 @@ pub async fn invoke(
     }
     record.status = response.status().as_u16();
     record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state.metrics.observe(&record);
     state.executions.record(record).await;
     response
 }

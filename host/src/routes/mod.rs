@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_database;
+mod admin_executions;
 mod admin_identity;
 mod auth;
 mod invoke;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub secrets: Arc<crate::secrets::Secrets>,
     /// Base URL function URLs are reported under.
     pub public_url: Arc<str>,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::telemetry::Metrics>,
     /// The application database functions query.
     pub database: Arc<crate::database::AppDatabase>,
     /// Per-invocation database limits.
@@ -56,8 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route("/functions/v1/{name}/{*rest}", any(invoke::invoke))
         .nest("/admin/v1", admin::router(state.clone()))
         .nest("/auth/v1", auth::router())
+        .route("/metrics", admin::metrics_behind_key(state.clone()))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .with_state(state)
+}
+
+/// `/metrics` alone, without an admin key, for `--metrics-listen`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(admin::metrics)).with_state(state)
 }
 
 /// A JSON body as handlers take it: the rejection goes to [`parse_json`].

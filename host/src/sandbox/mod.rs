@@ -189,6 +189,11 @@ impl Sandbox {
         })
     }
 
+    /// Instances running right now (request and compile slots in use).
+    pub fn in_flight(&self) -> usize {
+        (self.config.max_instances as usize).saturating_sub(self.slots.available_permits())
+    }
+
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
