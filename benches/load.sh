@@ -17,10 +17,7 @@ done
 cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 
 key=efk_load_benchmark_admin_key_0123456789
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source benches/common.sh
 
 start_edgefn() {
   EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen 127.0.0.1:18090 \

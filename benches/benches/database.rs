@@ -103,7 +103,7 @@ fn database_query(c: &mut Criterion) {
                 let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None };
                 let database = ApplicationDatabase::new(app.clone(), context.clone(), DatabaseLimits::default());
                 let execution =
-                    sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), database).await.unwrap();
+                    sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), database, &Default::default()).await.unwrap();
                 let response = execution.result.expect("the function answers");
                 assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
             })

@@ -147,11 +147,20 @@ impl Policy {
         }
     }
 
+    /// The policy's type, as its JSON names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Policy::Public => "public",
+            Policy::Authenticated => "authenticated",
+            Policy::Group { .. } => "group",
+            Policy::Metadata(_) => "metadata",
+        }
+    }
+
     /// The policy as JSON, in the form [`Policy::parse`] reads.
     pub fn to_json(&self) -> Value {
         match self {
-            Policy::Public => json!({"type": "public"}),
-            Policy::Authenticated => json!({"type": "authenticated"}),
+            Policy::Public | Policy::Authenticated => json!({"type": self.kind()}),
             Policy::Group { groups, require_all } => {
                 json!({"type": "group", "groups": groups, "require": if *require_all { "all" } else { "any" }})
             }

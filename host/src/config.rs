@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_QUEUE_TIMEOUT_MS", default_value_t = 10_000)]
     pub queue_timeout_ms: u64,
 
+    /// Keep an execution record of every invocation. Turning it off exists
+    /// only to measure what recording costs (benches/observability.sh).
+    #[arg(long, env = "EDGEFN_RECORD_EXECUTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub record_executions: bool,
+
     /// Execution records older than this are deleted (hours).
     #[arg(long, env = "EDGEFN_RECORD_RETENTION_HOURS", default_value_t = 24 * 7)]
     pub record_retention_hours: u64,
@@ -58,6 +63,29 @@ pub struct Config {
     /// private network); on the main address it always needs one.
     #[arg(long, env = "EDGEFN_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Export OpenTelemetry traces to this OTLP collector (e.g. Jaeger's
+    /// `http://localhost:4317` for gRPC, `http://localhost:4318` for HTTP);
+    /// tracing is off without it.
+    #[arg(long, env = "EDGEFN_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport.
+    #[arg(long, env = "EDGEFN_OTLP_PROTOCOL", value_enum, default_value = "grpc")]
+    pub otlp_protocol: crate::telemetry::traces::OtlpProtocol,
+
+    /// A header sent with every export, `name=value` (repeat for more), e.g.
+    /// a collector's API key.
+    #[arg(long = "otlp-header", env = "EDGEFN_OTLP_HEADERS", value_delimiter = ',')]
+    pub otlp_headers: Vec<String>,
+
+    /// Longest a finished span waits before its batch is exported.
+    #[arg(long, env = "EDGEFN_OTLP_BATCH_DELAY_MS", default_value_t = 1_000)]
+    pub otlp_batch_delay_ms: u64,
+
+    /// The Jaeger UI's address; execution records then link to their trace.
+    #[arg(long, env = "EDGEFN_JAEGER_UI_URL")]
+    pub jaeger_ui_url: Option<String>,
 
     /// Connections in the pool functions' queries use (their transactions
     /// hold one each until they end).
@@ -285,6 +313,31 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("edgefn.db").display()))
+    }
+
+    /// The OTLP exporter's settings, when tracing is on.
+    pub fn otlp(&self) -> Result<Option<crate::telemetry::traces::OtlpConfig>, String> {
+        let Some(endpoint) = &self.otlp_endpoint else { return Ok(None) };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(format!("--otlp-endpoint must be an http:// or https:// URL, not {endpoint:?}"));
+        }
+        let headers = self
+            .otlp_headers
+            .iter()
+            .map(|header| {
+                header
+                    .split_once('=')
+                    .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+                    .filter(|(name, _)| !name.is_empty())
+                    .ok_or_else(|| format!("--otlp-header takes name=value, not {header:?}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(crate::telemetry::traces::OtlpConfig {
+            endpoint: endpoint.clone(),
+            protocol: self.otlp_protocol,
+            headers,
+            batch_delay: std::time::Duration::from_millis(self.otlp_batch_delay_ms),
+        }))
     }
 
     /// Checks the combinations flags alone cannot express.

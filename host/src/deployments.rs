@@ -83,6 +83,9 @@ pub struct ActiveDeployment {
     pub access: Access,
     /// Whose rights its database queries run with.
     pub database_role: DatabaseRole,
+    /// Set by the first invocation after this deployment was loaded into the
+    /// cache: that one is the cold start (`faas.coldstart` in traces).
+    pub served: std::sync::atomic::AtomicBool,
 }
 
 /// The result of a successful deploy.
@@ -360,6 +363,7 @@ impl Deployments {
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
+            served: Default::default(),
         };
         self.active.insert(name.to_owned(), Arc::new(deployment)).await;
         Ok(report)
@@ -424,6 +428,7 @@ impl Deployments {
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
+            served: Default::default(),
         }))
     }
 

@@ -10,7 +10,7 @@ use crate::entities::execution;
 use crate::error::ApiError;
 use crate::sandbox::{ExecutionError, Timings};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::sync::Arc;
 use serde::Serialize;
 use std::time::Duration;
@@ -19,7 +19,11 @@ use tokio::sync::{broadcast, mpsc};
 /// Records waiting to be written before requests start to wait.
 const CHANNEL_CAPACITY: usize = 4096;
 /// Records per INSERT.
-const BATCH_SIZE: usize = 256;
+const BATCH_SIZE: usize = 512;
+/// How long the writer lets records gather before a batch that is not full:
+/// each transaction costs far more than the rows in it (a commit, and a
+/// wake-up of SQLite's worker thread), so under load this keeps batches big.
+const BATCH_GATHER: Duration = Duration::from_millis(20);
 
 /// One invocation, as recorded.
 #[derive(Debug, Clone, Serialize)]
@@ -113,11 +117,18 @@ impl RecordFilter {
             // `admin-key:<prefix>`: a prefix finds one caller's calls.
             query = query.filter(execution::Column::Caller.starts_with(caller));
         }
+        // Ids are UUIDv7 made within a moment of `received_at`, so an id
+        // range (with a second of slack) narrows a time range through the
+        // primary key, and no extra index slows every record's insert.
         if let Some(since) = self.since {
-            query = query.filter(execution::Column::ReceivedAt.gte(since));
+            query = query
+                .filter(execution::Column::Id.gte(id_floor(since - chrono::Duration::seconds(1))))
+                .filter(execution::Column::ReceivedAt.gte(since));
         }
         if let Some(until) = self.until {
-            query = query.filter(execution::Column::ReceivedAt.lt(until));
+            query = query
+                .filter(execution::Column::Id.lt(id_floor(until + chrono::Duration::seconds(1))))
+                .filter(execution::Column::ReceivedAt.lt(until));
         }
         if let Some(text) = self.q.as_deref().filter(|t| !t.is_empty()) {
             query = query.filter(
@@ -146,6 +157,12 @@ impl RecordFilter {
             && self.q.as_deref().is_none_or(text)
             && self.trace_id.as_ref().is_none_or(|t| record.trace_id.as_deref() == Some(t.as_str()))
     }
+}
+
+/// The smallest UUIDv7 (as text) made at or after `instant`.
+fn id_floor(instant: DateTime<Utc>) -> String {
+    let millis = u64::try_from(instant.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid().to_string()
 }
 
 /// One page of records, newest first.
@@ -227,6 +244,13 @@ impl CapturedResponse {
     }
 }
 
+/// The record's `details` column: what has no column of its own.
+#[derive(Serialize)]
+struct Details<'a> {
+    response: &'a Option<CapturedResponse>,
+    database: &'a Option<crate::capabilities::database::DatabaseUsage>,
+}
+
 impl ExecutionRecord {
     fn into_model(self) -> execution::Model {
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -250,7 +274,8 @@ impl ExecutionRecord {
             peak_memory_bytes: self.peak_memory_bytes.map(as_i64),
             trace_id: self.trace_id,
             client_ip: self.client_ip,
-            details: serde_json::json!({ "response": self.response, "database": self.database }).to_string(),
+            details: serde_json::to_string(&Details { response: &self.response, database: &self.database })
+                .expect("details serialize"),
         }
     }
 }
@@ -279,6 +304,9 @@ pub struct StoredExecution {
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<serde_json::Value>,
     trace_id: Option<String>,
+    /// The trace in the Jaeger UI, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_url: Option<String>,
     client_ip: Option<String>,
 }
 
@@ -311,6 +339,7 @@ impl From<execution::Model> for StoredExecution {
             response: detail(&mut details, "response"),
             database: detail(&mut details, "database"),
             trace_id: m.trace_id,
+            trace_url: None,
             client_ip: m.client_ip,
         }
     }
@@ -322,6 +351,10 @@ pub struct ExecutionLog {
     sender: mpsc::Sender<ExecutionRecord>,
     live: broadcast::Sender<Arc<ExecutionRecord>>,
     db: DatabaseConnection,
+    /// The Jaeger UI, for each record's `trace_url`.
+    jaeger_ui: Option<Arc<str>>,
+    /// False only to measure what recording costs (`--record-executions false`).
+    recording: bool,
 }
 
 /// Records a slow live-tail subscriber may fall behind before it misses some
@@ -331,16 +364,39 @@ const TAIL_CAPACITY: usize = 1024;
 impl ExecutionLog {
     /// Starts the writer and the retention task; the writer finishes once
     /// every `ExecutionLog` clone is dropped and the channel is drained.
-    pub fn start(db: DatabaseConnection, retention: Retention) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        db: DatabaseConnection,
+        retention: Retention,
+        jaeger_ui: Option<String>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (live, _) = broadcast::channel(TAIL_CAPACITY);
         let writer = tokio::spawn(write_batches(db.clone(), receiver));
         tokio::spawn(enforce_retention(db.clone(), retention));
-        (ExecutionLog { sender, live, db }, writer)
+        let jaeger_ui = jaeger_ui.map(|url| Arc::from(url.trim_end_matches('/')));
+        (ExecutionLog { sender, live, db, jaeger_ui, recording: true }, writer)
+    }
+
+    /// A log that keeps nothing: only for measuring what records cost.
+    pub fn recording_off(mut self) -> Self {
+        self.recording = false;
+        self
+    }
+
+    /// A stored record as the API shows it, linked to its trace in Jaeger.
+    fn stored(&self, model: execution::Model) -> StoredExecution {
+        let mut stored = StoredExecution::from(model);
+        if let (Some(ui), Some(trace_id)) = (&self.jaeger_ui, &stored.trace_id) {
+            stored.trace_url = Some(format!("{ui}/trace/{trace_id}"));
+        }
+        stored
     }
 
     /// Queues a record; waits while the writer is behind.
     pub async fn record(&self, record: ExecutionRecord) {
+        if !self.recording {
+            return;
+        }
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(Arc::new(record.clone()));
         }
@@ -353,15 +409,16 @@ impl ExecutionLog {
     /// `filter`; `Err(n)` when a slow reader missed `n` of them.
     pub fn tail(&self, filter: RecordFilter) -> impl futures_util::Stream<Item = Result<StoredExecution, u64>> + use<> {
         let receiver = self.live.subscribe();
-        futures_util::stream::unfold((receiver, filter), |(mut receiver, filter)| async move {
+        let log = self.clone();
+        futures_util::stream::unfold((receiver, filter, log), |(mut receiver, filter, log)| async move {
             loop {
                 let item = match receiver.recv().await {
-                    Ok(record) if filter.matches(&record) => Ok(StoredExecution::from((*record).clone().into_model())),
+                    Ok(record) if filter.matches(&record) => Ok(log.stored((*record).clone().into_model())),
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(missed)) => Err(missed),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 };
-                return Some((item, (receiver, filter)));
+                return Some((item, (receiver, filter, log)));
             }
         })
     }
@@ -381,7 +438,7 @@ impl ExecutionLog {
         } else {
             None
         };
-        Ok(RecordPage { executions: rows.into_iter().map(StoredExecution::from).collect(), next_cursor })
+        Ok(RecordPage { executions: rows.into_iter().map(|row| self.stored(row)).collect(), next_cursor })
     }
 
     /// Count, error rate and duration percentiles per function, for records
@@ -444,7 +501,7 @@ impl ExecutionLog {
         execution::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await?
-            .map(StoredExecution::from)
+            .map(|row| self.stored(row))
             .ok_or_else(|| ApiError::NotFound(format!("no execution record {id:?}")))
     }
 }
@@ -452,12 +509,20 @@ impl ExecutionLog {
 async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<ExecutionRecord>) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
     while receiver.recv_many(&mut batch, BATCH_SIZE).await > 0 {
-        let rows: Vec<execution::ActiveModel> =
-            batch.drain(..).map(|record| record.into_model().into_active_model().reset_all()).collect();
+        if batch.len() < BATCH_SIZE {
+            tokio::time::sleep(BATCH_GATHER).await;
+            while batch.len() < BATCH_SIZE {
+                match receiver.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+        }
+        let rows: Vec<[sea_orm::Value; COLUMNS.len()]> = batch.drain(..).map(|record| row_values(record.into_model())).collect();
         let mut backoff = Duration::from_millis(50);
         loop {
-            match execution::Entity::insert_many(rows.clone()).exec(&db).await {
-                Ok(_) => break,
+            match insert_batch(&db, &rows).await {
+                Ok(()) => break,
                 Err(e) => {
                     tracing::error!(error = %e, rows = rows.len(), "writing execution records failed; retrying");
                     tokio::time::sleep(backoff).await;
@@ -468,6 +533,84 @@ async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<Exec
     }
 }
 
+/// Rows per INSERT statement: powers of two only, so every statement's text
+/// is one of a handful and stays prepared in the connection's statement
+/// cache (a 300-row batch is 256 + 32 + 8 + 4 rows), instead of a new
+/// statement to prepare for every batch size.
+const INSERT_CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// The record table's columns, in the order [`row_values`] gives them.
+const COLUMNS: [&str; 20] = [
+    "id", "function_name", "version", "received_at", "duration_us", "queue_us", "instantiate_us", "run_us", "caller",
+    "method", "path", "status", "outcome", "console", "error", "fuel_consumed", "peak_memory_bytes", "details",
+    "trace_id", "client_ip",
+];
+
+/// A record as bound values. The writer builds its multi-row INSERT itself:
+/// sea-orm's builder, per row and per column, cost more than SQLite's insert.
+fn row_values(m: execution::Model) -> [sea_orm::Value; COLUMNS.len()] {
+    use sea_orm::Value;
+    [
+        Value::String(Some(m.id)),
+        Value::String(Some(m.function_name)),
+        Value::Int(m.version),
+        Value::ChronoDateTimeUtc(Some(m.received_at)),
+        Value::BigInt(Some(m.duration_us)),
+        Value::BigInt(Some(m.queue_us)),
+        Value::BigInt(Some(m.instantiate_us)),
+        Value::BigInt(Some(m.run_us)),
+        Value::String(m.caller),
+        Value::String(Some(m.method)),
+        Value::String(Some(m.path)),
+        Value::Int(Some(m.status)),
+        Value::String(Some(m.outcome)),
+        Value::String(Some(m.console)),
+        Value::String(m.error),
+        Value::BigInt(m.fuel_consumed),
+        Value::BigInt(m.peak_memory_bytes),
+        Value::String(Some(m.details)),
+        Value::String(m.trace_id),
+        Value::String(m.client_ip),
+    ]
+}
+
+/// `INSERT INTO edgefn_executions (...) VALUES (...), ...` for `rows` rows.
+fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO edgefn_executions ({}) VALUES ", COLUMNS.map(|c| format!("\"{c}\"")).join(", "));
+    let mut n = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..COLUMNS.len() {
+            n += 1;
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                sea_orm::DbBackend::Postgres => sql.push_str(&format!("${n}")),
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// One batch in one transaction: all of it is stored, or none.
+async fn insert_batch(db: &DatabaseConnection, rows: &[[sea_orm::Value; COLUMNS.len()]]) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let size = INSERT_CHUNKS.into_iter().find(|&size| size <= rest.len()).expect("1 always fits");
+        let (chunk, tail) = rest.split_at(size);
+        let values: Vec<sea_orm::Value> = chunk.iter().flat_map(|row| row.iter().cloned()).collect();
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(backend, insert_sql(backend, size), values)).await?;
+        rest = tail;
+    }
+    txn.commit().await
+}
+
 /// Deletes records past their age, then the oldest beyond the count limit,
 /// every `interval`, for as long as the server runs.
 async fn enforce_retention(db: DatabaseConnection, retention: Retention) {
@@ -475,7 +618,8 @@ async fn enforce_retention(db: DatabaseConnection, retention: Retention) {
     loop {
         ticks.tick().await;
         let cutoff = Utc::now() - chrono::Duration::from_std(retention.max_age).unwrap_or(chrono::Duration::MAX);
-        let aged = execution::Entity::delete_many().filter(execution::Column::ReceivedAt.lt(cutoff)).exec(&db).await;
+        // By id (time-ordered): a range of the primary key, not a table scan.
+        let aged = execution::Entity::delete_many().filter(execution::Column::Id.lt(id_floor(cutoff))).exec(&db).await;
         // The newest `max_records` stay: delete below the id at that rank.
         let boundary = execution::Entity::find()
             .select_only()

@@ -28,6 +28,7 @@ use tokio::io::AsyncReadExt;
 /// Starts edgefn with `config` and serves until a shutdown signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let otlp = config.otlp().map_err(anyhow::Error::msg)?;
     let identity_config = config.identity().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
@@ -70,6 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("starting the sandbox")?,
     );
+    let traces = telemetry::traces::Traces::start(otlp.as_ref()).context("starting the OTLP trace exporter")?;
     let metrics = Arc::new(telemetry::Metrics::new());
     let deployments = Arc::new(deployments::Deployments::new(
         db.clone(),
@@ -84,7 +86,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_records: config.record_retention_max,
         interval: std::time::Duration::from_secs(config.record_retention_interval_secs),
     };
-    let (executions, writer) = executions::ExecutionLog::start(db.clone(), retention);
+    let (executions, writer) = executions::ExecutionLog::start(db.clone(), retention, config.jaeger_ui_url.clone());
+    let executions = if config.record_executions {
+        executions
+    } else {
+        tracing::warn!("execution records are off (--record-executions false): invocations leave no record");
+        executions.recording_off()
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -136,6 +144,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await?;
     // The router (and every sender of records) is gone: let the writer drain.
     writer.await.context("the execution writer panicked")?;
+    traces.shutdown().await;
     app_db.close().await?;
     db.close().await?;
     Ok(())

@@ -54,6 +54,8 @@ pub struct ApplicationDatabase {
     access: Option<Access>,
     transaction: Option<DatabaseTransaction>,
     usage: DatabaseUsage,
+    /// The execution span each query's span goes under, when tracing.
+    trace: Option<opentelemetry::Context>,
 }
 
 struct Access {
@@ -82,7 +84,38 @@ impl ApplicationDatabase {
     /// Access for one invocation running as `context`.
     pub fn new(app: Arc<AppDatabase>, context: QueryContext, limits: DatabaseLimits) -> Self {
         let usage = DatabaseUsage { service_role: context.bypass_rls, ..DatabaseUsage::default() };
-        ApplicationDatabase { access: Some(Access { app, context, limits }), transaction: None, usage }
+        ApplicationDatabase { access: Some(Access { app, context, limits }), transaction: None, usage, trace: None }
+    }
+
+    /// Puts each query's span under `cx`.
+    pub fn set_trace(&mut self, cx: opentelemetry::Context) {
+        self.trace = Some(cx);
+    }
+
+    /// A client span for one query, named like `SELECT notes` (no values,
+    /// no SQL text: the plan's values are the caller's data).
+    fn query_span(&self, plan: &Result<Plan, QueryError>) -> Option<opentelemetry::global::BoxedSpan> {
+        use opentelemetry::trace::{SpanKind, Tracer};
+        use opentelemetry::KeyValue;
+        let cx = self.trace.as_ref()?;
+        let system = match self.access.as_ref()?.app.backend() {
+            crate::database::sql::Backend::Sqlite => "sqlite",
+            crate::database::sql::Backend::Postgres => "postgresql",
+        };
+        let tracer = crate::telemetry::traces::tracer();
+        let (name, mut attributes) = match plan {
+            Ok(plan) => (
+                format!("{} {}", plan.operation(), plan.table()),
+                vec![
+                    KeyValue::new("db.operation.name", plan.operation()),
+                    KeyValue::new("db.collection.name", plan.table().to_owned()),
+                ],
+            ),
+            Err(_) => ("database query".to_owned(), Vec::new()),
+        };
+        attributes.push(KeyValue::new("db.system.name", system));
+        attributes.push(KeyValue::new("edgefn.db.in_transaction", self.transaction.is_some()));
+        Some(tracer.span_builder(name).with_kind(SpanKind::Client).with_attributes(attributes).start_with_context(&tracer, cx))
     }
 
     /// Rolls back a transaction left open and returns what was used.
@@ -100,7 +133,7 @@ impl ApplicationDatabase {
         self.access.as_ref().ok_or_else(|| error("unavailable", "no application database is available while compiling"))
     }
 
-    async fn run(&mut self, plan_json: &str) -> Result<String, DatabaseError> {
+    async fn run(&mut self, plan: Result<Plan, QueryError>) -> Result<String, DatabaseError> {
         let max_queries = self.access()?.limits.max_queries;
         if self.usage.queries >= max_queries {
             return Err(error(
@@ -110,7 +143,7 @@ impl ApplicationDatabase {
         }
         self.usage.queries += 1;
         let access = self.access()?;
-        let plan = Plan::parse(plan_json)?;
+        let plan = plan?;
         let catalog = access.app.catalog().await.map_err(|e| error("database-error", e.to_string()))?;
         let backend = access.app.backend();
         let timeout = access.limits.query_timeout;
@@ -129,11 +162,21 @@ impl ApplicationDatabase {
 
 impl Host for ApplicationDatabase {
     async fn execute(&mut self, plan_json: String) -> wasmtime::Result<Result<String, DatabaseError>> {
+        use opentelemetry::trace::{Span, Status};
         let started = Instant::now();
-        let result = self.run(&plan_json).await;
+        let plan = Plan::parse(&plan_json);
+        let mut span = self.query_span(&plan);
+        let result = self.run(plan).await;
         self.usage.duration_us += u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        if result.is_err() {
+        if let Err(error) = &result {
             self.usage.failed += 1;
+            if let Some(span) = &mut span {
+                span.set_attribute(opentelemetry::KeyValue::new("error.type", error.code.clone()));
+                span.set_status(Status::error(error.code.clone()));
+            }
+        }
+        if let Some(mut span) = span {
+            span.end();
         }
         Ok(result)
     }

@@ -11,12 +11,34 @@ use edgefn_world::secrets::{Host, SecretError};
 #[derive(Debug, Default)]
 pub struct GrantedSecrets {
     granted: GrantedValues,
+    /// The execution span each read's span goes under, when tracing.
+    trace: Option<opentelemetry::Context>,
 }
 
 impl GrantedSecrets {
     /// The decrypted values granted to this invocation.
     pub fn new(granted: GrantedValues) -> Self {
-        GrantedSecrets { granted }
+        GrantedSecrets { granted, trace: None }
+    }
+
+    /// Puts each read's span (the secret's name, never its value) under `cx`.
+    pub fn set_trace(&mut self, cx: opentelemetry::Context) {
+        self.trace = Some(cx);
+    }
+
+    fn trace_read(&self, name: &str, outcome: Result<(), &'static str>) {
+        use opentelemetry::trace::{Span, Status, Tracer};
+        let Some(cx) = &self.trace else { return };
+        let tracer = crate::telemetry::traces::tracer();
+        let mut span = tracer
+            .span_builder("secret read")
+            .with_attributes([opentelemetry::KeyValue::new("edgefn.secret.name", name.to_owned())])
+            .start_with_context(&tracer, cx);
+        if let Err(kind) = outcome {
+            span.set_attribute(opentelemetry::KeyValue::new("error.type", kind));
+            span.set_status(Status::error(kind));
+        }
+        span.end();
     }
 }
 
@@ -26,7 +48,18 @@ impl Host for GrantedSecrets {
     }
 
     fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
-        Ok(match self.granted.0.iter().find(|(granted, _)| *granted == name) {
+        let value = self.read(&name);
+        self.trace_read(&name, value.as_ref().map(|_| ()).map_err(|e| match e {
+            SecretError::NotGranted(_) => "not-granted",
+            SecretError::Unavailable(_) => "unavailable",
+        }));
+        Ok(value)
+    }
+}
+
+impl GrantedSecrets {
+    fn read(&self, name: &str) -> Result<String, SecretError> {
+        match self.granted.0.iter().find(|(granted, _)| *granted == name) {
             Some((_, Some(value))) => Ok(value.to_string()),
             Some((_, None)) => Err(SecretError::Unavailable(format!(
                 "the secret {name} is granted to this function but has no value; set it with PUT /admin/v1/secrets/{name}"
@@ -34,7 +67,7 @@ impl Host for GrantedSecrets {
             None => Err(SecretError::NotGranted(format!(
                 "this function is not granted the secret {name}; add it to the deployment's secret grants"
             ))),
-        })
+        }
     }
 }
 

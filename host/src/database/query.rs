@@ -134,9 +134,20 @@ impl Plan {
         serde_json::from_str(json).map_err(|e| invalid(format!("the query plan is malformed: {e}")))
     }
 
-    /// Whether running it writes.
-    pub fn writes(&self) -> bool {
-        self.action != Action::Select
+    /// The table it names.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SQL operation it runs, as traces name it.
+    pub fn operation(&self) -> &'static str {
+        match self.action {
+            Action::Select => "SELECT",
+            Action::Insert => "INSERT",
+            Action::Update => "UPDATE",
+            Action::Upsert => "UPSERT",
+            Action::Delete => "DELETE",
+        }
     }
 }
 

@@ -22,6 +22,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, he
 use axum::response::{IntoResponse, Response};
 use edgefn_world::types::{Invocation, Request as FunctionRequest, Response as FunctionResponse};
 use crate::telemetry::TraceContext;
+use crate::telemetry::traces;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -45,11 +48,9 @@ pub async fn invoke(
 
     let invocation_id = uuid::Uuid::now_v7().to_string();
     // A caller that sent `traceparent` gets this invocation in its trace.
-    let trace = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::from_traceparent)
-        .unwrap_or_else(TraceContext::new_root);
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::from_traceparent);
+    let trace_cx = request_span(&method, &uri, &name, &invocation_id, client, incoming.as_ref());
+    let trace = incoming.unwrap_or_else(TraceContext::new_root);
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
         id: invocation_id.clone(),
@@ -68,7 +69,7 @@ pub async fn invoke(
         fuel_consumed: None,
         peak_memory_bytes: None,
         response: None,
-        trace_id: Some(trace.trace_id_hex()),
+        trace_id: Some(traces::trace_id_of(&trace_cx, &trace)),
         client_ip: Some(client.ip().to_string()),
         database: None,
     };
@@ -79,6 +80,7 @@ pub async fn invoke(
             record.error = Some(ExecutionError::new("request refused", error.to_string()));
             let response = error.into_response();
             // Unknown functions are not recorded: anyone can make up names.
+            end_request_span(&trace_cx, response.status(), "request refused");
             if response.status() != StatusCode::NOT_FOUND {
                 record.outcome = "error".into();
                 record.status = response.status().as_u16();
@@ -90,16 +92,23 @@ pub async fn invoke(
         }
     };
     record.version = Some(deployment.version);
+    let cold = !deployment.served.swap(true, std::sync::atomic::Ordering::Relaxed);
+    let span = trace_cx.span();
+    span.set_attribute(KeyValue::new("faas.version", deployment.version.to_string()));
+    span.set_attribute(KeyValue::new("faas.coldstart", cold));
     let cors = deployment.access.cors.as_ref();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
         // A browser's preflight: answered from the settings, never run, and
         // not an execution (it carries no credentials to record).
-        return access::preflight(cors, origin.as_deref(), &headers);
+        let response = access::preflight(cors, origin.as_deref(), &headers);
+        end_request_span(&trace_cx, response.status(), "preflight");
+        return response;
     }
 
-    let mut response = match authorize(&state, &deployment, &headers, &mut record).await {
-        Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record).await {
+    let authorized = authorize(&state, &deployment, &headers, &mut record, &trace_cx).await;
+    let mut response = match authorized {
+        Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record, &trace_cx).await {
             Ok(response) => response,
             Err(error) => {
                 record.error = Some(ExecutionError::new("request refused", error.to_string()));
@@ -125,6 +134,7 @@ pub async fn invoke(
     }
     record.status = response.status().as_u16();
     record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    end_request_span(&trace_cx, response.status(), &record.outcome);
     state.metrics.observe(&record);
     state.executions.record(record).await;
     response
@@ -133,6 +143,37 @@ pub async fn invoke(
 /// The caller, if the function's policy admits them; otherwise the 401/403
 /// (or 503 when the identity provider cannot be reached), recorded as denied.
 async fn authorize(
+    state: &AppState,
+    deployment: &ActiveDeployment,
+    headers: &HeaderMap,
+    record: &mut ExecutionRecord,
+    trace_cx: &opentelemetry::Context,
+) -> Result<Option<Caller>, Response> {
+    let tracer = traces::tracer();
+    let mut span = tracer
+        .span_builder("authorize")
+        .with_attributes([KeyValue::new("edgefn.policy", deployment.access.policy.kind())])
+        .start_with_context(&tracer, trace_cx);
+    let decided = decide_caller(state, deployment, headers, record).await;
+    match &decided {
+        Ok(caller) => {
+            let role = caller.as_ref().map_or("anonymous", |c| c.role.as_str());
+            span.set_attribute(KeyValue::new("edgefn.caller.role", role));
+            if let Some(caller) = caller {
+                span.set_attribute(KeyValue::new("enduser.id", caller.id.clone()));
+            }
+        }
+        Err(response) => {
+            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(response.status().as_u16())));
+            span.set_status(Status::error(record.outcome.clone()));
+        }
+    }
+    span.end();
+    decided
+}
+
+/// Who is calling and whether the policy admits them.
+async fn decide_caller(
     state: &AppState,
     deployment: &ActiveDeployment,
     headers: &HeaderMap,
@@ -182,6 +223,7 @@ async fn run(
     headers: HeaderMap,
     body: Body,
     record: &mut ExecutionRecord,
+    trace_cx: &opentelemetry::Context,
 ) -> Result<Response, ApiError> {
     let name = deployment.function.as_str();
     let body = read_body(body, state.max_body_bytes).await?;
@@ -210,7 +252,7 @@ async fn run(
     let database = ApplicationDatabase::new(state.database.clone(), query_context(state, deployment, caller.as_ref()), state.database_limits);
     let mut execution = state
         .sandbox
-        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets), database)
+        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets), database, trace_cx)
         .await?;
     if redactor.is_empty() {
         return Ok(respond(execution, record));
@@ -223,6 +265,52 @@ async fn run(
     let response = respond(execution, record);
     redact_record(&redactor, record);
     Ok(response)
+}
+
+/// The server span of one request, under the caller's span when it sent
+/// `traceparent` (HTTP and FaaS semantic conventions).
+fn request_span(
+    method: &Method,
+    uri: &Uri,
+    name: &str,
+    invocation_id: &str,
+    client: SocketAddr,
+    incoming: Option<&TraceContext>,
+) -> opentelemetry::Context {
+    let parent = traces::parent_context(incoming);
+    let tracer = traces::tracer();
+    // Static names and values where they can be: this runs per request,
+    // exporting or not.
+    let (span_name, method_name): (std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>) = match *method {
+        Method::GET => ("GET /functions/v1/{name}".into(), "GET".into()),
+        Method::POST => ("POST /functions/v1/{name}".into(), "POST".into()),
+        _ => (format!("{method} /functions/v1/{{name}}").into(), method.to_string().into()),
+    };
+    let span = tracer
+        .span_builder(span_name)
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            KeyValue::new("http.request.method", method_name),
+            KeyValue::new("http.route", "/functions/v1/{name}"),
+            KeyValue::new("url.path", uri.path().to_owned()),
+            KeyValue::new("client.address", client.ip().to_string()),
+            KeyValue::new("faas.trigger", "http"),
+            KeyValue::new("faas.name", name.to_owned()),
+            KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
+        ])
+        .start_with_context(&tracer, &parent);
+    parent.with_span(span)
+}
+
+fn end_request_span(cx: &opentelemetry::Context, status: StatusCode, outcome: &str) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
+    span.set_attribute(KeyValue::new("edgefn.outcome", outcome.to_owned()));
+    if status.is_server_error() {
+        span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+        span.set_status(Status::error(outcome.to_owned()));
+    }
+    span.end();
 }
 
 /// Who the function's queries run as: the caller under row-level security,

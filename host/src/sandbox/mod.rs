@@ -11,6 +11,7 @@
 
 mod engine_image;
 pub mod limits;
+mod spans;
 mod store;
 
 use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
@@ -197,7 +198,7 @@ impl Sandbox {
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
-        self.run(limits, GrantedSecrets::default(), ApplicationDatabase::default(), async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, GrantedSecrets::default(), ApplicationDatabase::default(), None, async move |store: &mut Store<StoreState>, function: &Function| {
             let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
             Ok(compiled.map_err(|e| ExecutionError {
                 line: e.line,
@@ -218,8 +219,9 @@ impl Sandbox {
         limits: &Limits,
         secrets: GrantedSecrets,
         database: ApplicationDatabase,
+        trace: &opentelemetry::Context,
     ) -> Result<Execution<Response>, Overloaded> {
-        self.run(limits, secrets, database, async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, secrets, database, Some(trace), async move |store: &mut Store<StoreState>, function: &Function| {
             let handled = function
                 .edgefn_function_handler()
                 .call_handle(&mut *store, &bytecode, &request, &invocation)
@@ -234,6 +236,7 @@ impl Sandbox {
         limits: &Limits,
         secrets: GrantedSecrets,
         database: ApplicationDatabase,
+        trace: Option<&opentelemetry::Context>,
         call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
     ) -> Result<Execution<T>, Overloaded> {
         let queued = Instant::now();
@@ -242,6 +245,7 @@ impl Sandbox {
             .map_err(|_| Overloaded(self.config.max_instances))?
             .expect("the slot semaphore is never closed");
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let mut timings = Timings { queue_us: micros(started - queued), ..Timings::default() };
 
         let mut store = Store::new(
@@ -258,9 +262,15 @@ impl Sandbox {
 
         // A host call that blocks (a guest sleeping, say) never reaches an
         // epoch check, so the deadline is also enforced from outside.
+        let mut execute_span = None;
         let outcome = tokio::time::timeout_at(deadline.into(), async {
             let function = self.pre.instantiate_async(&mut store).await?;
             timings.instantiate_us = micros(started.elapsed());
+            if let Some(parent) = trace {
+                let cx = spans::started(parent, started_wall);
+                store.data_mut().set_trace(&cx);
+                execute_span = Some(cx);
+            }
             call(&mut store, &function).await
         })
         .await;
@@ -279,6 +289,9 @@ impl Sandbox {
             Ok(Ok(Err(error))) => (Outcome::Error, Err(error)),
             Ok(Err(trap)) => classify_trap(&trap, limits),
         };
+        if let Some(cx) = execute_span {
+            spans::finished(&cx, outcome, &result, fuel_consumed);
+        }
         Ok(Execution {
             outcome,
             result,

@@ -50,6 +50,14 @@ impl StoreState {
     }
 }
 
+impl StoreState {
+    /// The execution span capabilities' spans (queries, secret reads) go under.
+    pub(super) fn set_trace(&mut self, cx: &opentelemetry::Context) {
+        self.database.set_trace(cx.clone());
+        self.secrets.set_trace(cx.clone());
+    }
+}
+
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }

@@ -1,8 +1,10 @@
 //! Observability beyond the execution records (`crate::executions`): the
-//! W3C trace context an invocation runs under, and Prometheus metrics.
+//! W3C trace context an invocation runs under, OpenTelemetry traces exported
+//! over OTLP, and Prometheus metrics.
 
 pub mod metrics;
 pub mod trace_context;
+pub mod traces;
 
 pub use metrics::Metrics;
 pub use trace_context::TraceContext;

@@ -1,0 +1,192 @@
+//! OpenTelemetry traces, exported over OTLP (gRPC or HTTP/protobuf) when an
+//! endpoint is configured; off by default, and then every span below is a
+//! no-op that costs next to nothing.
+//!
+//! The spans of one invocation:
+//! `<METHOD> /functions/v1/{name}` (server; FaaS and HTTP attributes, the
+//! caller's `traceparent` as its parent) → `authorize` (identity and policy),
+//! `instance start`, `execute <function>` → one span per database query and
+//! per secret read (its name only).
+//!
+//! Invariant: spans carry names, ids, sizes and outcomes, never a value a
+//! function or caller supplied that could be secret: no secret values, no
+//! request or response bodies, no console text, no exception messages (they
+//! can quote secrets; the execution record has them, redacted).
+
+use super::TraceContext;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The instrumentation scope of every edgefn span.
+pub const TRACER_NAME: &str = "edgefn";
+
+/// The tracer every span is made with (a no-op until [`Traces::start`]
+/// installs an exporter).
+pub fn tracer() -> opentelemetry::global::BoxedTracer {
+    opentelemetry::global::tracer(TRACER_NAME)
+}
+
+/// How spans leave the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC (the collector's port 4317).
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (port 4318).
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// Where and how to export.
+#[derive(Debug, Clone)]
+pub struct OtlpConfig {
+    /// The collector's address, e.g. `http://localhost:4317`.
+    pub endpoint: String,
+    /// gRPC or HTTP/protobuf.
+    pub protocol: OtlpProtocol,
+    /// Headers (gRPC metadata) sent with every export, e.g. an API key.
+    pub headers: Vec<(String, String)>,
+    /// Longest wait before a batch of spans is sent.
+    pub batch_delay: Duration,
+}
+
+/// The exporter while the server runs; flushed and stopped by [`Traces::shutdown`].
+pub struct Traces {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Traces {
+    /// Installs an OTLP exporter as the global tracer provider, or nothing
+    /// when `config` is None.
+    pub fn start(config: Option<&OtlpConfig>) -> anyhow::Result<Traces> {
+        let Some(config) = config else { return Ok(Traces { provider: None }) };
+        let exporter = match config.protocol {
+            OtlpProtocol::Grpc => {
+                let mut metadata = tonic::metadata::MetadataMap::new();
+                for (name, value) in &config.headers {
+                    let name = tonic::metadata::MetadataKey::from_bytes(name.as_bytes())
+                        .map_err(|_| anyhow::anyhow!("invalid OTLP header name {name:?}"))?;
+                    let value = value.parse().map_err(|_| anyhow::anyhow!("invalid value for OTLP header {name}"))?;
+                    metadata.insert(name, value);
+                }
+                opentelemetry_otlp::SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(config.endpoint.clone())
+                    .with_metadata(metadata)
+                    .with_timeout(Duration::from_secs(10))
+                    .build()?
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let endpoint = http_traces_endpoint(&config.endpoint);
+                let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
+                // The blocking HTTP client owns a runtime of its own: it must
+                // be made (and later dropped) outside tokio's threads.
+                std::thread::spawn(move || {
+                    opentelemetry_otlp::SpanExporter::builder()
+                        .with_http()
+                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                        .with_endpoint(endpoint)
+                        .with_headers(headers)
+                        .with_timeout(Duration::from_secs(10))
+                        .build()
+                })
+                .join()
+                .map_err(|_| anyhow::anyhow!("building the OTLP HTTP exporter panicked"))??
+            }
+        };
+        let batches = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(config.batch_delay).build())
+            .build();
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name("edgefn")
+            .with_attributes([
+                KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+                KeyValue::new("service.instance.id", uuid::Uuid::now_v7().to_string()),
+                KeyValue::new("faas.instance", std::process::id().to_string()),
+            ])
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(batches)
+            .with_resource(resource)
+            // A caller that decided not to sample is respected.
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
+        Ok(Traces { provider: Some(provider) })
+    }
+
+    /// Whether spans are exported.
+    pub fn enabled(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Sends what is buffered and stops the exporter.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let stopped = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            if let Ok(Err(e)) = stopped {
+                tracing::warn!(error = %e, "flushing traces at shutdown failed");
+            }
+        }
+    }
+}
+
+/// OTLP/HTTP sends traces to `/v1/traces`; a bare collector address gets it.
+fn http_traces_endpoint(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    let has_path = trimmed.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
+    if has_path { trimmed.to_owned() } else { format!("{trimmed}/v1/traces") }
+}
+
+/// The context an incoming request's spans start from: the caller's span
+/// when it sent a valid `traceparent`, else none (a new trace).
+pub fn parent_context(incoming: Option<&TraceContext>) -> Context {
+    match incoming.and_then(|t| Some((t, t.parent_span_id?))) {
+        Some((trace, parent)) => {
+            let flags = if trace.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+            let remote = SpanContext::new(
+                TraceId::from_bytes(trace.trace_id),
+                SpanId::from_bytes(parent),
+                flags,
+                true,
+                TraceState::default(),
+            );
+            Context::new().with_remote_span_context(remote)
+        }
+        None => Context::new(),
+    }
+}
+
+/// The trace id to record: the span's when tracing is on, else `fallback`'s.
+pub fn trace_id_of(cx: &Context, fallback: &TraceContext) -> String {
+    let span = cx.span();
+    let context = span.span_context();
+    if context.is_valid() { context.trace_id().to_string() } else { fallback.trace_id_hex() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_endpoints_get_the_traces_path_once() {
+        assert_eq!(http_traces_endpoint("http://localhost:4318"), "http://localhost:4318/v1/traces");
+        assert_eq!(http_traces_endpoint("http://localhost:4318/"), "http://localhost:4318/v1/traces");
+        assert_eq!(http_traces_endpoint("https://otel.example.com/v1/traces"), "https://otel.example.com/v1/traces");
+    }
+
+    #[test]
+    fn a_callers_traceparent_becomes_the_remote_parent() {
+        let incoming = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let cx = parent_context(Some(&incoming));
+        let span = cx.span();
+        assert!(span.span_context().is_remote());
+        assert_eq!(span.span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(trace_id_of(&cx, &TraceContext::new_root()), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let root = TraceContext::new_root();
+        assert_eq!(trace_id_of(&parent_context(None), &root), root.trace_id_hex());
+    }
+}
