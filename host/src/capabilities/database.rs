@@ -42,9 +42,10 @@ pub struct DatabaseUsage {
     pub duration_us: u64,
     /// The queries ran with the service role (RLS bypassed).
     pub service_role: bool,
-    /// Transactions committed and rolled back.
+    /// Transactions committed.
     pub commits: u32,
-    /// Including the ones edgefn rolled back because the function left them open.
+    /// Transactions rolled back, including any edgefn rolled back because
+    /// the function left it open.
     pub rollbacks: u32,
 }
 
