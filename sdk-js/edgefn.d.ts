@@ -14,7 +14,7 @@
  *
  * The runtime is QuickJS (ES2023) with a small Web API layer. Only what is
  * declared here exists: there is no Node.js API and no DOM. Not available
- * yet: `fetch`, `crypto`, `Blob`, `FormData`, `ReadableStream` (and streams in
+ * yet: `fetch`, `Blob`, `FormData`, `ReadableStream` (and streams in
  * general), `AbortController`.
  */
 
@@ -475,4 +475,43 @@ declare global {
     /** Legacy numeric code for the standard names, otherwise 0. */
     readonly code: number;
   }
+
+  // ---------------------------------------------------------------------------
+  // Crypto: randomness, SHA digests and HMAC (what webhooks and API request
+  // signing need). Other Web Crypto algorithms are not available and reject
+  // with a NotSupportedError.
+  // ---------------------------------------------------------------------------
+
+  type BufferSource = ArrayBuffer | ArrayBufferView;
+  type HashName = "SHA-1" | "SHA-256" | "SHA-384" | "SHA-512";
+  type HmacImportParams = { name: "HMAC"; hash: HashName | { name: HashName }; length?: number };
+
+  /** An HMAC key from `crypto.subtle.importKey`; its bytes are not readable unless extractable. */
+  class CryptoKey {
+    private constructor();
+    readonly type: "secret";
+    readonly extractable: boolean;
+    readonly algorithm: { readonly name: "HMAC"; readonly hash: { readonly name: HashName }; readonly length: number };
+    readonly usages: readonly ("sign" | "verify")[];
+  }
+
+  interface SubtleCrypto {
+    digest(algorithm: HashName | { name: HashName }, data: BufferSource): Promise<ArrayBuffer>;
+    importKey(format: "raw", keyData: BufferSource, algorithm: HmacImportParams, extractable: boolean, usages: ("sign" | "verify")[]): Promise<CryptoKey>;
+    exportKey(format: "raw", key: CryptoKey): Promise<ArrayBuffer>;
+    sign(algorithm: "HMAC" | { name: "HMAC" }, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer>;
+    /** Compares the expected tag with `signature` in constant time. */
+    verify(algorithm: "HMAC" | { name: "HMAC" }, key: CryptoKey, signature: BufferSource, data: BufferSource): Promise<boolean>;
+    /** Constant-time equality of two buffers of the same length (as in Cloudflare Workers). */
+    timingSafeEqual(a: BufferSource, b: BufferSource): boolean;
+  }
+
+  interface Crypto {
+    readonly subtle: SubtleCrypto;
+    /** Fills an integer TypedArray (at most 65,536 bytes) with secure random values. */
+    getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;
+    /** A random (version 4) UUID. */
+    randomUUID(): `${string}-${string}-${string}-${string}-${string}`;
+  }
+  var crypto: Crypto;
 }

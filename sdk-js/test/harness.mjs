@@ -2,7 +2,7 @@
 // with `native` implemented by Node's own primitives, for the unit tests.
 import { createNative, loadSection } from "./load-section.mjs";
 
-export const SECTIONS = ["encoding.js", "url.js", "clone.js", "console.js", "timers.js", "fetch-api.js", "database.js", "dispatch.js"];
+export const SECTIONS = ["encoding.js", "url.js", "clone.js", "console.js", "timers.js", "crypto.js", "fetch-api.js", "database.js", "dispatch.js"];
 
 export function loadRuntime() {
   const logs = [];

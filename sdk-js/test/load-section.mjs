@@ -1,6 +1,7 @@
 // Loads one runtime section (sdk-js/runtime/<fileName>) the way the engine
 // does: evaluate the script, take its completion value (the section
 // function) and call it with (native, global, internal).
+import nodeCrypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import vm from "node:vm";
@@ -20,7 +21,13 @@ export function loadSection(fileName, native, global = {}, internal = {}) {
 
 // A `native` stand-in backed by Node's own WHATWG implementations.
 export function createNative() {
+  const nodeHash = (algorithm) => algorithm.replace("SHA-", "sha");
   return {
+    // Node's own crypto stands in for the engine's RustCrypto primitives.
+    digest: (algorithm, data) => new Uint8Array(nodeCrypto.createHash(nodeHash(algorithm)).update(data).digest()),
+    hmac: (algorithm, key, data) => new Uint8Array(nodeCrypto.createHmac(nodeHash(algorithm), key).update(data).digest()),
+    timingSafeEqual: (a, b) => a.length === b.length && nodeCrypto.timingSafeEqual(a, b),
+    randomBytes: (length) => new Uint8Array(nodeCrypto.randomBytes(length)),
     parseURL(input, base) {
       let url;
       try {

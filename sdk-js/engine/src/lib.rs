@@ -33,12 +33,13 @@ pub(crate) const FUNCTION_MODULE_NAME: &str = "function.mjs";
 
 /// The Web API layer (`sdk-js/runtime`), evaluated once at pre-initialization,
 /// in this order. Each file is a function `(native, global, internal)`.
-const RUNTIME_SECTIONS: [(&str, &str); 8] = [
+const RUNTIME_SECTIONS: [(&str, &str); 9] = [
     ("encoding.js", include_str!("../../runtime/encoding.js")),
     ("url.js", include_str!("../../runtime/url.js")),
     ("clone.js", include_str!("../../runtime/clone.js")),
     ("console.js", include_str!("../../runtime/console.js")),
     ("timers.js", include_str!("../../runtime/timers.js")),
+    ("crypto.js", include_str!("../../runtime/crypto.js")),
     ("fetch-api.js", include_str!("../../runtime/fetch-api.js")),
     ("database.js", include_str!("../../runtime/database.js")),
     ("dispatch.js", include_str!("../../runtime/dispatch.js")),

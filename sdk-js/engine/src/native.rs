@@ -11,6 +11,7 @@ use javy::quickjs::{
     Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
     TypedArray, Value, function::Opt,
 };
+use sha2::Digest;
 use std::time::{Duration, Instant};
 
 /// Origin of `native.now()`; reset per invocation so a value captured in the
@@ -109,6 +110,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
             })
         })?,
     )?;
+    crypto(ctx, &native)?;
     // Database: plain values back, never an exception, so the JS builder
     // turns failures into `{ data: null, error }` as supabase-js does.
     native.set(
@@ -124,6 +126,77 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     native.set("dbCommit", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::commit()))?)?;
     native.set("dbRollback", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::rollback()))?)?;
     Ok(native)
+}
+
+/// The primitives `crypto` and `crypto.subtle` (runtime/crypto.js) are
+/// built on, from maintained RustCrypto crates; the JS side checks shapes.
+fn crypto<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> JsResult<()> {
+    native.set(
+        "digest",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: JsString<'js>, data: Value<'js>| {
+            let data = bytes_argument(&ctx, &data)?;
+            let hash = match lossy_string(&ctx, algorithm).as_str() {
+                "SHA-1" => sha1::Sha1::digest(data).to_vec(),
+                "SHA-256" => sha2::Sha256::digest(data).to_vec(),
+                "SHA-384" => sha2::Sha384::digest(data).to_vec(),
+                "SHA-512" => sha2::Sha512::digest(data).to_vec(),
+                other => return Err(Exception::throw_type(&ctx, &format!("unsupported digest algorithm {other}"))),
+            };
+            TypedArray::<u8>::new(ctx.clone(), hash)
+        })?,
+    )?;
+    native.set(
+        "hmac",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: JsString<'js>, key: Value<'js>, data: Value<'js>| {
+            let tag = hmac_tag(&ctx, &lossy_string(&ctx, algorithm), bytes_argument(&ctx, &key)?, bytes_argument(&ctx, &data)?)?;
+            TypedArray::<u8>::new(ctx.clone(), tag)
+        })?,
+    )?;
+    native.set(
+        "timingSafeEqual",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, a: Value<'js>, b: Value<'js>| -> JsResult<bool> {
+            Ok(constant_time_equal(bytes_argument(&ctx, &a)?, bytes_argument(&ctx, &b)?))
+        })?,
+    )?;
+    native.set(
+        "randomBytes",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, length: u32| {
+            let mut bytes = vec![0u8; length as usize];
+            getrandom::fill(&mut bytes).map_err(|e| Exception::throw_internal(&ctx, &format!("no randomness available: {e}")))?;
+            TypedArray::<u8>::new(ctx.clone(), bytes)
+        })?,
+    )?;
+    Ok(())
+}
+
+fn bytes_argument<'a>(ctx: &Ctx<'_>, value: &'a Value<'_>) -> JsResult<&'a [u8]> {
+    bytes_of(value).ok_or_else(|| Exception::throw_type(ctx, "expected a Uint8Array"))
+}
+
+fn hmac_tag(ctx: &Ctx<'_>, algorithm: &str, key: &[u8], data: &[u8]) -> JsResult<Vec<u8>> {
+    use hmac::{Hmac, Mac};
+    fn tag<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+        mac.update(data);
+        mac.finalize().into_bytes().to_vec()
+    }
+    Ok(match algorithm {
+        "SHA-1" => tag::<Hmac<sha1::Sha1>>(key, data),
+        "SHA-256" => tag::<Hmac<sha2::Sha256>>(key, data),
+        "SHA-384" => tag::<Hmac<sha2::Sha384>>(key, data),
+        "SHA-512" => tag::<Hmac<sha2::Sha512>>(key, data),
+        other => return Err(Exception::throw_type(ctx, &format!("unsupported HMAC hash {other}"))),
+    })
+}
+
+/// Equal length and contents, in time that depends only on the length: a
+/// signature check must not tell an attacker how many leading bytes matched.
+fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 /// `{code, message}` for the JS side.
