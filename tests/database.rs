@@ -290,7 +290,7 @@ async fn owners_never_reach_each_others_rows(backend: Backend) {
     // An upsert onto bob's key cannot take his row over.
     let upsert = h.query(Some(&ada), "notes", json!([["upsert", {"id": bob_note, "body": "mine now"}]])).await;
     assert_eq!(error_code(&upsert), "permission-denied", "{upsert}");
-    let (_, bob_rows) = (bob_id.clone(), h.query(Some(&bob), "notes", json!([["select", "body"], ["order", "body"]])).await);
+    let bob_rows = h.query(Some(&bob), "notes", json!([["select", "body"], ["order", "body"]])).await;
     assert_eq!(bob_rows["data"], json!([{"body": "bob's second"}, {"body": "bob's secret"}]), "bob's rows are intact");
 
     // Anonymous callers have no uid: they see nothing and cannot write.
