@@ -360,21 +360,19 @@ impl AppDatabase {
                 table.definition.remove_index(index)?;
                 statements.push(TableDefinition::drop_index_sql(index, backend));
             }
+            // The columns each policy reads, parsed once, against the table
+            // as it stands before the change.
+            let read_by: Vec<(String, Vec<String>)> = table
+                .policies
+                .iter()
+                .map(|p| {
+                    let lookup = table.definition.column_lookup();
+                    let sources = [&p.using, &p.check].into_iter().flatten();
+                    (p.name.clone(), sources.filter_map(|s| PolicyExpr::parse(s, &lookup).ok()).flat_map(|e| e.columns()).collect())
+                })
+                .collect();
             for column in &alter.drop_columns {
-                let policies: Vec<(String, PolicyExpr)> = table
-                    .policies
-                    .iter()
-                    .flat_map(|p| {
-                        let lookup = table.definition.column_lookup();
-                        [&p.using, &p.check]
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|s| PolicyExpr::parse(s, &lookup).ok())
-                            .map(|e| (p.name.clone(), e))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect();
-                if let Some(policy) = TableDefinition::policy_reading(&policies, column) {
+                if let Some((policy, _)) = read_by.iter().find(|(_, columns)| columns.contains(column)) {
                     return Err(SchemaError::Conflict(format!(
                         "column {column} is read by policy {policy:?}; change the policy first"
                     )));

@@ -6,8 +6,7 @@
 //! column's type (so it is a number, a boolean or text we quote ourselves).
 //! Nothing else from a request is written into DDL.
 
-use super::policy::PolicyExpr;
-use super::sql::{Backend, ColumnType, canonical_timestamp, typed_value};
+use super::sql::{Backend, ColumnType, app_name, canonical_timestamp, quoted, typed_value};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashSet};
@@ -360,9 +359,9 @@ impl TableDefinition {
     /// `CREATE TABLE` and its indexes.
     pub fn create_statements(&self, backend: Backend) -> Vec<String> {
         let mut columns: Vec<String> = self.columns.iter().map(|c| column_sql(c, backend)).collect();
-        let pk: Vec<String> = self.primary_key().iter().map(|c| quote(c.name())).collect();
+        let pk: Vec<String> = self.primary_key().iter().map(|c| quoted(c.name())).collect();
         columns.push(format!("PRIMARY KEY ({})", pk.join(", ")));
-        let mut statements = vec![format!("CREATE TABLE {} ({})", table_sql(&self.name, backend), columns.join(", "))];
+        let mut statements = vec![format!("CREATE TABLE {} ({})", app_name(&self.name, backend, true), columns.join(", "))];
         statements.extend(self.indexes.iter().map(|i| self.create_index_sql(i, backend)));
         statements
     }
@@ -370,24 +369,24 @@ impl TableDefinition {
     /// `CREATE INDEX` for one of this table's indexes.
     pub fn create_index_sql(&self, index: &IndexSpec, backend: Backend) -> String {
         let name = index.name.as_deref().expect("indexes are named when added");
-        let columns: Vec<String> = index.columns.iter().map(|c| quote(c)).collect();
+        let columns: Vec<String> = index.columns.iter().map(|c| quoted(c)).collect();
         format!(
             "CREATE {}INDEX {} ON {} ({})",
             if index.unique { "UNIQUE " } else { "" },
-            index_name_sql(name, backend, false),
-            table_sql(&self.name, backend),
+            app_name(name, backend, false),
+            app_name(&self.name, backend, true),
             columns.join(", ")
         )
     }
 
     /// `ALTER TABLE ... ADD COLUMN`.
     pub fn add_column_sql(&self, column: &Column, backend: Backend) -> String {
-        format!("ALTER TABLE {} ADD COLUMN {}", table_sql(&self.name, backend), column_sql(column, backend))
+        format!("ALTER TABLE {} ADD COLUMN {}", app_name(&self.name, backend, true), column_sql(column, backend))
     }
 
     /// `ALTER TABLE ... DROP COLUMN`.
     pub fn drop_column_sql(&self, column: &str, backend: Backend) -> String {
-        format!("ALTER TABLE {} DROP COLUMN {}", table_sql(&self.name, backend), quote(column))
+        format!("ALTER TABLE {} DROP COLUMN {}", app_name(&self.name, backend, true), quoted(column))
     }
 
     pub(super) fn remove_column(&mut self, name: &str) -> Result<(), SchemaError> {
@@ -422,15 +421,15 @@ impl TableDefinition {
 
     /// `DROP INDEX`.
     pub fn drop_index_sql(name: &str, backend: Backend) -> String {
-        format!("DROP INDEX {}", index_name_sql(name, backend, true))
+        format!("DROP INDEX {}", app_name(name, backend, true))
     }
 
     /// `DROP TABLE`.
     pub fn drop_sql(&self, backend: Backend) -> String {
-        format!("DROP TABLE {}", table_sql(&self.name, backend))
+        format!("DROP TABLE {}", app_name(&self.name, backend, true))
     }
 
-    /// Checks that `policy` only reads columns that exist.
+    /// Column types by name, as policies are parsed against them.
     pub fn column_lookup(&self) -> impl Fn(&str) -> Option<ColumnType> + '_ {
         move |name| self.column_type(name)
     }
@@ -438,11 +437,6 @@ impl TableDefinition {
     /// The tables this one's foreign keys point at.
     pub fn referenced_tables(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().filter_map(|c| c.spec.references.as_ref()).map(|r| r.table.as_str())
-    }
-
-    /// Which policy reads `column`, if any does.
-    pub fn policy_reading<'a>(policies: &'a [(String, PolicyExpr)], column: &str) -> Option<&'a str> {
-        policies.iter().find(|(_, expr)| expr.columns().iter().any(|c| c == column)).map(|(name, _)| name.as_str())
     }
 }
 
@@ -473,28 +467,6 @@ fn parse_default(spec: &ColumnSpec, default: &DefaultSpec) -> Result<ColumnDefau
     })
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{name}\"")
-}
-
-/// An app table's name in the app namespace (see `SqlBuilder::push_table`).
-fn table_sql(name: &str, backend: Backend) -> String {
-    match backend {
-        Backend::Postgres => format!("\"app\".\"{name}\""),
-        Backend::Sqlite => format!("\"app_{name}\""),
-    }
-}
-
-/// Index names are per schema on PostgreSQL (created inside `app`
-/// implicitly, named with it when dropped) and global on SQLite.
-fn index_name_sql(name: &str, backend: Backend, qualified: bool) -> String {
-    match backend {
-        Backend::Postgres if qualified => format!("\"app\".\"{name}\""),
-        Backend::Postgres => format!("\"{name}\""),
-        Backend::Sqlite => format!("\"app_{name}\""),
-    }
-}
-
 fn on_delete_sql(action: Option<&str>) -> Result<&'static str, SchemaError> {
     Ok(match action.unwrap_or("restrict") {
         "cascade" => "CASCADE",
@@ -511,7 +483,7 @@ fn on_delete_sql(action: Option<&str>) -> Result<&'static str, SchemaError> {
 
 fn column_sql(column: &Column, backend: Backend) -> String {
     let ty = column.column_type();
-    let mut sql = format!("{} {}", quote(column.name()), ty.sql_type(backend));
+    let mut sql = format!("{} {}", quoted(column.name()), ty.sql_type(backend));
     if column.default == Some(ColumnDefault::Identity) && backend == Backend::Postgres {
         sql.push_str(" GENERATED BY DEFAULT AS IDENTITY");
     }
@@ -538,8 +510,8 @@ fn column_sql(column: &Column, backend: Backend) -> String {
         let action = on_delete_sql(reference.on_delete.as_deref()).expect("validated when added");
         sql.push_str(&format!(
             " REFERENCES {} ({}) ON DELETE {action}",
-            table_sql(&reference.table, backend),
-            quote(&reference.column)
+            app_name(&reference.table, backend, true),
+            quoted(&reference.column)
         ));
     }
     sql

@@ -199,19 +199,14 @@ impl SqlBuilder {
     /// Appends a quoted identifier. Callers pass only names the schema has
     /// validated; the quoting is defence in depth.
     pub fn push_identifier(&mut self, name: &str) -> &mut Self {
-        self.sql.push('"');
-        self.sql.push_str(&name.replace('"', "\"\""));
-        self.sql.push('"');
+        write_quoted(&mut self.sql, name);
         self
     }
 
-    /// Appends an app table's name in the app namespace: the `app` schema on
-    /// PostgreSQL, the `app_` prefix on SQLite (which has no schemas).
+    /// Appends an app table's name in the app namespace (see [`app_name`]).
     pub fn push_table(&mut self, table: &str) -> &mut Self {
-        match self.backend {
-            Backend::Postgres => self.push("\"app\".").push_identifier(table),
-            Backend::Sqlite => self.push_identifier(&format!("app_{table}")),
-        }
+        let name = app_name(table, self.backend, true);
+        self.push(&name)
     }
 
     /// Appends a parameter bound to `value` converted for a `column`-typed
@@ -287,6 +282,31 @@ impl SqlBuilder {
     /// Number of values bound so far.
     pub fn value_count(&self) -> usize {
         self.values.len()
+    }
+}
+
+fn write_quoted(out: &mut String, name: &str) {
+    out.push('"');
+    out.push_str(&name.replace('"', "\"\""));
+    out.push('"');
+}
+
+/// `name` as a quoted SQL identifier.
+pub fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    write_quoted(&mut out, name);
+    out
+}
+
+/// An app table's (or index's) name in the app namespace: the `app` schema
+/// on PostgreSQL, the `app_` prefix on SQLite (which has no schemas).
+/// `qualified` false gives the bare name PostgreSQL wants where the schema is
+/// implied (an index created on a table in `app`).
+pub fn app_name(name: &str, backend: Backend, qualified: bool) -> String {
+    match backend {
+        Backend::Postgres if qualified => format!("\"app\".{}", quoted(name)),
+        Backend::Postgres => quoted(name),
+        Backend::Sqlite => quoted(&format!("app_{name}")),
     }
 }
 
