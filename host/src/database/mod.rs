@@ -540,8 +540,40 @@ pub fn database_message(error: &sea_orm::DbErr) -> String {
         Some(rest) => rest.split_once(") ").map_or(rest, |(_, message)| message),
         None => said,
     };
-    // App tables are `app_<name>` on SQLite: show the name the app uses.
-    said.replace("app_", "").replace("\"app\".", "")
+    without_app_namespace(&said.replace("\"app\".", ""))
+}
+
+/// App tables are `app_<name>` on SQLite: the name the app uses, with the
+/// prefix dropped only where a name starts (a column `happy_app_id` stays).
+fn without_app_namespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("app_") {
+        let before = rest[..at].chars().next_back().or_else(|| out.chars().next_back());
+        let starts_name = !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        out.push_str(&rest[..at]);
+        if !starts_name {
+            out.push_str("app_");
+        }
+        rest = &rest[at + 4..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_messages_name_tables_as_the_app_does() {
+        let error = sea_orm::DbErr::Custom(
+            "error returned from database: (code: 1299) NOT NULL constraint failed: app_notes.happy_app_id".into(),
+        );
+        assert_eq!(database_message(&error), "NOT NULL constraint failed: notes.happy_app_id");
+        let error = sea_orm::DbErr::Custom("error returned from database: duplicate key in \"app\".\"notes\"".into());
+        assert_eq!(database_message(&error), "duplicate key in \"notes\"");
+    }
 }
 
 async fn save_catalog_row(txn: &DatabaseTransaction, name: &str, table: Option<&AppTable>) -> Result<(), SchemaError> {
