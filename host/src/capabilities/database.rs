@@ -116,7 +116,7 @@ impl ApplicationDatabase {
         };
         attributes.push(KeyValue::new("db.system.name", system));
         attributes.push(KeyValue::new("edgefn.db.in_transaction", self.transaction.is_some()));
-        Some(tracer.span_builder(name).with_kind(SpanKind::Client).with_attributes(attributes).start_with_context(&tracer, cx))
+        Some(tracer.span_builder(name).with_kind(SpanKind::Client).with_attributes(attributes).start_with_context(tracer, cx))
     }
 
     /// Rolls back a transaction left open and returns what was used.

@@ -33,7 +33,7 @@ impl GrantedSecrets {
         let mut span = tracer
             .span_builder("secret read")
             .with_attributes([opentelemetry::KeyValue::new("edgefn.secret.name", name.to_owned())])
-            .start_with_context(&tracer, cx);
+            .start_with_context(tracer, cx);
         if let Err(kind) = outcome {
             span.set_attribute(opentelemetry::KeyValue::new("error.type", kind));
             span.set_status(Status::error(kind));

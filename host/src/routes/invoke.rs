@@ -153,7 +153,7 @@ async fn authorize(
     let mut span = tracer
         .span_builder("authorize")
         .with_attributes([KeyValue::new("edgefn.policy", deployment.access.policy.kind())])
-        .start_with_context(&tracer, trace_cx);
+        .start_with_context(tracer, trace_cx);
     let decided = decide_caller(state, deployment, headers, record).await;
     match &decided {
         Ok(caller) => {
@@ -298,7 +298,7 @@ fn request_span(
             KeyValue::new("faas.name", name.to_owned()),
             KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
         ])
-        .start_with_context(&tracer, &parent);
+        .start_with_context(tracer, &parent);
     parent.with_span(span)
 }
 

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 /// span, both under `parent`; returns the execution span's context.
 pub(super) fn started(parent: &Context, started: SystemTime) -> Context {
     let tracer = tracer();
-    tracer.span_builder("instance start").with_start_time(started).start_with_context(&tracer, parent).end();
-    let span = tracer.span_builder("execute function").start_with_context(&tracer, parent);
+    tracer.span_builder("instance start").with_start_time(started).start_with_context(tracer, parent).end();
+    let span = tracer.span_builder("execute function").start_with_context(tracer, parent);
     parent.with_span(span)
 }
 

@@ -18,16 +18,22 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, Tra
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry::global::BoxedTracer;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The instrumentation scope of every edgefn span.
 pub const TRACER_NAME: &str = "edgefn";
 
-/// The tracer every span is made with (a no-op until [`Traces::start`]
-/// installs an exporter).
-pub fn tracer() -> opentelemetry::global::BoxedTracer {
-    opentelemetry::global::tracer(TRACER_NAME)
+/// The tracer, taken from the global provider once rather than on every
+/// span (each take locks the provider and boxes a new tracer).
+static TRACER: OnceLock<BoxedTracer> = OnceLock::new();
+
+/// The tracer every span is made with: the exporter's when
+/// [`Traces::start`] installed one, a no-op otherwise.
+pub fn tracer() -> &'static BoxedTracer {
+    TRACER.get_or_init(|| opentelemetry::global::tracer(TRACER_NAME))
 }
 
 /// How spans leave the process.
@@ -115,6 +121,9 @@ impl Traces {
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
             .build();
         opentelemetry::global::set_tracer_provider(provider.clone());
+        TRACER.set(opentelemetry::global::tracer(TRACER_NAME)).map_err(|_| {
+            anyhow::anyhow!("a span was made before the trace exporter started; its tracer would never export")
+        })?;
         Ok(Traces { provider: Some(provider) })
     }
 
