@@ -8,7 +8,6 @@ mod common;
 use common::TestServer;
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 const SECRET: &str = "whsec_crypto_test_secret";
@@ -22,16 +21,8 @@ fn signature(timestamp: i64, body: &str, secret: &str) -> String {
 #[tokio::test]
 async fn webhook_signatures_verify_with_crypto_subtle() {
     let server = TestServer::start().await;
-    let set = server.send(server.admin(Method::PUT, "/secrets/WEBHOOK_SECRET").json(&json!({"value": SECRET}))).await;
-    assert_eq!(set.status, StatusCode::CREATED);
-    let deployed = server
-        .send(server.admin(Method::POST, "/functions/webhook/versions").json(&json!({
-            "source": common::fixture_source("signed-webhook"),
-            "secrets": ["WEBHOOK_SECRET"],
-            "policy": {"type": "public"},
-        })))
-        .await;
-    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    assert_eq!(server.set_secret("WEBHOOK_SECRET", SECRET).await.status, StatusCode::CREATED);
+    server.deploy_with_grants("webhook", &common::fixture_source("signed-webhook"), &["WEBHOOK_SECRET"]).await;
 
     let body = r#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
     let now = chrono::Utc::now().timestamp();

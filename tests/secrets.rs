@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{TestServer, edgefn_command, unique_dir};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 
 /// Returns what the function sees: `env.<name>` and the names `env` lists.
@@ -21,37 +21,21 @@ export default {
 };
 "#;
 
-async fn set_secret(server: &TestServer, name: &str, value: &str) -> common::Reply {
-    server.send(server.admin(Method::PUT, &format!("/secrets/{name}")).json(&json!({ "value": value }))).await
-}
-
-async fn deploy_with_grants(server: &TestServer, name: &str, source: &str, secrets: &[&str]) -> Value {
-    let reply = server
-        .send(server.admin(Method::POST, &format!("/functions/{name}/versions")).json(&json!({
-            "source": source,
-            "secrets": secrets,
-            "policy": {"type": "public"},
-        })))
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
-    reply.json()
-}
-
 #[tokio::test]
 async fn granted_secrets_are_readable_and_updates_apply_without_redeploying() {
     let server = TestServer::start().await;
-    let created = set_secret(&server, "API_KEY", "sk-first-value-0001").await;
+    let created = server.set_secret("API_KEY", "sk-first-value-0001").await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.json()["version"], 1);
     assert!(!created.text().contains("sk-first-value-0001"), "the API never returns a value");
 
-    let deployed = deploy_with_grants(&server, "reader", READER, &["API_KEY"]).await;
+    let deployed = server.deploy_with_grants("reader", READER, &["API_KEY"]).await;
     assert_eq!(deployed["version"], 1);
     let read = server.get("reader?name=API_KEY").await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text());
     assert_eq!(read.json(), json!({ "value": "sk-first-value-0001", "keys": ["API_KEY"] }));
 
-    let updated = set_secret(&server, "API_KEY", "sk-second-value-0002").await;
+    let updated = server.set_secret("API_KEY", "sk-second-value-0002").await;
     assert_eq!(updated.status, StatusCode::OK);
     assert_eq!(updated.json()["version"], 2);
     assert_eq!(server.get("reader?name=API_KEY").await.json()["value"], "sk-second-value-0002");
@@ -70,9 +54,9 @@ async fn granted_secrets_are_readable_and_updates_apply_without_redeploying() {
 #[tokio::test]
 async fn reading_an_ungranted_secret_is_an_error_naming_the_grant() {
     let server = TestServer::start().await;
-    set_secret(&server, "API_KEY", "sk-granted-value").await;
-    set_secret(&server, "OTHER_KEY", "sk-not-for-you").await;
-    deploy_with_grants(&server, "reader", READER, &["API_KEY"]).await;
+    server.set_secret("API_KEY", "sk-granted-value").await;
+    server.set_secret("OTHER_KEY", "sk-not-for-you").await;
+    server.deploy_with_grants("reader", READER, &["API_KEY"]).await;
 
     let refused = server.get("reader?name=OTHER_KEY").await;
     assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -136,7 +120,7 @@ const TOKEN: &str = "tok en/with+chars-0123456789";
 #[tokio::test]
 async fn secret_values_are_redacted_from_console_errors_and_records() {
     let server = TestServer::start().await;
-    set_secret(&server, "TOKEN", TOKEN).await;
+    server.set_secret("TOKEN", TOKEN).await;
     let source = r#"
 export default {
   async fetch(request, env) {
@@ -148,7 +132,7 @@ export default {
   }
 };
 "#;
-    deploy_with_grants(&server, "leaky", source, &["TOKEN"]).await;
+    server.deploy_with_grants("leaky", source, &["TOKEN"]).await;
 
     // The caller gets what the function returned: its author decided that.
     let returned = server.get("leaky").await;
@@ -212,8 +196,8 @@ fn run_edgefn(data_dir: &Path, args: &[&str]) -> (bool, String) {
 async fn values_are_encrypted_at_rest_under_a_generated_owner_only_key() {
     let server = TestServer::start().await;
     let value = "plaintext-canary-7f3a9c";
-    set_secret(&server, "CANARY", value).await;
-    set_secret(&server, "CANARY", value).await;
+    server.set_secret("CANARY", value).await;
+    server.set_secret("CANARY", value).await;
     let key_file = server.data_dir.join("master.key");
     #[cfg(unix)]
     {
@@ -246,7 +230,7 @@ async fn values_are_encrypted_at_rest_under_a_generated_owner_only_key() {
 
     std::fs::write(&key_file, key).unwrap();
     let server = TestServer::start_in(data_dir, vec![]).await;
-    deploy_with_grants(&server, "reader", READER, &["CANARY"]).await;
+    server.deploy_with_grants("reader", READER, &["CANARY"]).await;
     assert_eq!(server.get("reader?name=CANARY").await.json()["value"], value);
 }
 
@@ -256,9 +240,9 @@ async fn rotating_the_master_key_keeps_every_secret_readable() {
     let old_key = master_key_file(&data_dir, 1);
     let new_key = master_key_file(&data_dir, 2);
     let server = TestServer::start_in(data_dir, vec!["--master-key-file".into(), old_key.clone()]).await;
-    set_secret(&server, "FIRST", "first-secret-value").await;
-    set_secret(&server, "SECOND", "second-secret-value").await;
-    deploy_with_grants(&server, "reader", READER, &["FIRST", "SECOND"]).await;
+    server.set_secret("FIRST", "first-secret-value").await;
+    server.set_secret("SECOND", "second-secret-value").await;
+    server.deploy_with_grants("reader", READER, &["FIRST", "SECOND"]).await;
     let data_dir = server.shut_down();
 
     // During the rotation a server knows both keys and serves throughout.

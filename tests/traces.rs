@@ -131,16 +131,8 @@ async fn traced_server(endpoint: &str, protocol: &str) -> TestServer {
     .await;
     let table = json!({"name": "items", "rls_enabled": false, "columns": [{"name": "id", "type": "integer", "primary_key": true}]});
     assert_eq!(server.send(server.admin(Method::POST, "/tables").json(&table)).await.status, StatusCode::CREATED);
-    let secret = server.send(server.admin(Method::PUT, "/secrets/TRACE_TOKEN").json(&json!({"value": SECRET}))).await;
-    assert_eq!(secret.status, StatusCode::CREATED);
-    let deployed = server
-        .send(server.admin(Method::POST, "/functions/traced/versions").json(&json!({
-            "source": common::fixture_source("traced"),
-            "secrets": ["TRACE_TOKEN"],
-            "policy": {"type": "public"},
-        })))
-        .await;
-    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.text());
+    assert_eq!(server.set_secret("TRACE_TOKEN", SECRET).await.status, StatusCode::CREATED);
+    server.deploy_with_grants("traced", &common::fixture_source("traced"), &["TRACE_TOKEN"]).await;
     server
 }
 

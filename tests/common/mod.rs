@@ -238,6 +238,24 @@ impl TestServer {
         .await
     }
 
+    /// Sets a secret through the admin API.
+    pub async fn set_secret(&self, name: &str, value: &str) -> Reply {
+        self.send(self.admin(Method::PUT, &format!("/secrets/{name}")).json(&serde_json::json!({ "value": value }))).await
+    }
+
+    /// Deploys `source` as a public function granted `secrets`, asserting success.
+    pub async fn deploy_with_grants(&self, name: &str, source: &str, secrets: &[&str]) -> Value {
+        let reply = self
+            .send(self.admin(Method::POST, &format!("/functions/{name}/versions")).json(&serde_json::json!({
+                "source": source,
+                "secrets": secrets,
+                "policy": {"type": "public"},
+            })))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "deploying {name}: {}", reply.text());
+        reply.json()
+    }
+
     /// An access token for a user made by [`TestServer::create_user`].
     pub async fn access_token(&self, email: &str) -> String {
         let reply = self.sign_in(email, USER_PASSWORD).await;
