@@ -310,8 +310,7 @@ impl AppDatabase {
 
     /// Every app table.
     pub async fn list(&self) -> Result<Vec<Arc<AppTable>>, SchemaError> {
-        let catalog = Arc::new(load_catalog(&self.db).await?);
-        let mut tables: Vec<_> = catalog.tables.values().cloned().collect();
+        let mut tables: Vec<_> = load_catalog(&self.db).await?.tables.into_values().collect();
         tables.sort_by(|a, b| a.definition.name.cmp(&b.definition.name));
         Ok(tables)
     }
