@@ -1,6 +1,7 @@
 //! Server configuration: flags, each with an environment variable and a
 //! documented default. `edgefn --help` lists them all.
 
+use crate::capabilities::outbound_http::egress::{DefaultEgress, InternalHost};
 use crate::sandbox::limits::Limits;
 use clap::Parser;
 use std::net::SocketAddr;
@@ -103,6 +104,33 @@ pub struct Config {
     /// Most database queries one invocation may run.
     #[arg(long, env = "EDGEFN_DB_MAX_QUERIES", default_value_t = 100)]
     pub db_max_queries: u32,
+
+    /// What a function whose manifest has no "egress" list may fetch: any
+    /// public host, or none. Internal addresses are refused either way.
+    #[arg(long, env = "EDGEFN_EGRESS_DEFAULT", value_enum, default_value_t = DefaultEgress::Public)]
+    pub egress_default: DefaultEgress,
+
+    /// Internal hosts functions may reach despite the SSRF rules, as `host`
+    /// or `host:port` (repeat, or separate with commas). For services on
+    /// your own network that functions are meant to call.
+    #[arg(long = "egress-allow-internal", env = "EDGEFN_EGRESS_ALLOW_INTERNAL", value_delimiter = ',')]
+    pub egress_allow_internal: Vec<InternalHost>,
+
+    /// Most outbound requests (fetch calls and redirect hops) one invocation may make.
+    #[arg(long, env = "EDGEFN_OUTBOUND_MAX_REQUESTS", default_value_t = 50)]
+    pub outbound_max_requests: u32,
+
+    /// Largest request body a function may send, in bytes.
+    #[arg(long, env = "EDGEFN_OUTBOUND_MAX_REQUEST_BYTES", default_value_t = 10 << 20)]
+    pub outbound_max_request_bytes: usize,
+
+    /// Largest response body a function may receive, in bytes.
+    #[arg(long, env = "EDGEFN_OUTBOUND_MAX_RESPONSE_BYTES", default_value_t = 10 << 20)]
+    pub outbound_max_response_bytes: usize,
+
+    /// How long one outbound request may take, from connecting to its last byte.
+    #[arg(long, env = "EDGEFN_OUTBOUND_TIMEOUT_MS", default_value_t = 30_000)]
+    pub outbound_timeout_ms: u64,
 
     /// Largest request body a function accepts; larger ones get a 413.
     #[arg(long, env = "EDGEFN_MAX_BODY_BYTES", default_value_t = 8 << 20)]
@@ -352,6 +380,9 @@ impl Config {
         }
         if self.record_retention_interval_secs == 0 {
             return Err("--record-retention-interval-secs must be at least 1".into());
+        }
+        if self.outbound_max_requests == 0 || self.outbound_timeout_ms == 0 {
+            return Err("--outbound-max-requests and --outbound-timeout-ms must be at least 1".into());
         }
         if self.db_max_rows == 0 || self.db_max_queries == 0 || self.db_query_timeout_ms == 0 || self.db_pool_size == 0 {
             return Err("--db-pool-size, --db-max-rows, --db-max-queries and --db-query-timeout-ms must be at least 1".into());

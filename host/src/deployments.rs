@@ -11,6 +11,7 @@
 //!   a mix, because the cache swap happens under the same lock that loads take.
 
 use crate::access::Access;
+use crate::capabilities::outbound_http::egress::Allowlist;
 use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
@@ -54,9 +55,22 @@ pub struct Manifest {
     /// Absent (or `"caller"`): queries run as the caller, under RLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_role: Option<DatabaseRole>,
+    /// The hosts this version may fetch: `api.example.com`, `*.example.com`
+    /// (subdomains), an IP address, or `*` (any public host). `[]` allows
+    /// none; absent means the server's `--egress-default`. It belongs to the
+    /// version, like its code: a rollback brings back the hosts that code
+    /// was deployed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<String>>,
 }
 
 impl Manifest {
+    /// The version's egress allowlist, validated; `None` when the manifest
+    /// leaves it to the server's default.
+    fn allowlist(&self) -> Result<Option<Arc<Allowlist>>, String> {
+        self.egress.as_deref().map(|entries| Allowlist::parse(entries).map(Arc::new)).transpose()
+    }
+
     /// The access settings this manifest asks for, validated, applied over `current`.
     fn access_over(&self, current: &Access) -> Result<Access, ApiError> {
         current.overridden(self.policy.as_ref(), self.cors.as_ref()).map_err(ApiError::BadRequest)
@@ -83,6 +97,8 @@ pub struct ActiveDeployment {
     pub access: Access,
     /// Whose rights its database queries run with.
     pub database_role: DatabaseRole,
+    /// The hosts it may fetch; `None` means the server's default.
+    pub egress: Option<Arc<Allowlist>>,
     /// Set by the first invocation after this deployment was loaded into the
     /// cache: that one is the cold start (`faas.coldstart` in traces).
     pub served: std::sync::atomic::AtomicBool,
@@ -278,6 +294,7 @@ impl Deployments {
         validate_name(name)?;
         let source = edgefn_compiler::validate_source(source, self.max_source_bytes)?;
         let limits = self.limits_for(&manifest)?;
+        let egress = manifest.allowlist().map_err(ApiError::BadRequest)?;
         for secret in manifest.secrets.iter().flatten() {
             crate::secrets::validate_name(secret)?;
         }
@@ -363,6 +380,7 @@ impl Deployments {
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
+            egress,
             served: Default::default(),
         };
         self.active.insert(name.to_owned(), Arc::new(deployment)).await;
@@ -416,6 +434,7 @@ impl Deployments {
         let manifest: Manifest = serde_json::from_str(&row.settings)
             .map_err(|e| LoadError::Internal(format!("the stored manifest of {name:?} v{version} is unreadable: {e}")))?;
         let limits = self.limits_for(&manifest).map_err(|e| LoadError::Internal(e.to_string()))?;
+        let egress = manifest.allowlist().map_err(LoadError::Internal)?;
         let bytecode = if Artifact::is_runnable(&row.bytecode, &row.bytecode_hash, &row.engine) {
             row.bytecode
         } else {
@@ -428,6 +447,7 @@ impl Deployments {
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
+            egress,
             served: Default::default(),
         }))
     }

@@ -94,6 +94,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         executions.recording_off()
     };
 
+    let outbound = Arc::new(
+        capabilities::outbound_http::OutboundHttp::new(
+            capabilities::outbound_http::egress::EgressRules {
+                default: config.egress_default,
+                internal: config.egress_allow_internal.clone(),
+            },
+            capabilities::outbound_http::OutboundLimits {
+                max_requests: config.outbound_max_requests,
+                max_request_bytes: config.outbound_max_request_bytes,
+                max_response_bytes: config.outbound_max_response_bytes,
+                timeout: std::time::Duration::from_millis(config.outbound_timeout_ms),
+            },
+        )
+        .context("setting up outbound HTTP")?,
+    );
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -113,6 +129,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_rows: config.db_max_rows,
             max_queries: config.db_max_queries,
         },
+        outbound,
         metrics: metrics.clone(),
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,

@@ -39,6 +39,7 @@ async fn main() {
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             client_ip: Some("127.0.0.1".into()),
             database: None,
+            outbound: None,
         };
         log.record(record).await;
     }

@@ -64,6 +64,8 @@ pub struct ExecutionRecord {
     /// Its use of the application database, when it used it (or ran with
     /// the service role, which is recorded whether it queried or not).
     pub database: Option<crate::capabilities::database::DatabaseUsage>,
+    /// Its outbound requests, when it made any.
+    pub outbound: Option<crate::capabilities::outbound_http::OutboundUsage>,
 }
 
 /// Every outcome a record can have.
@@ -246,6 +248,8 @@ impl CapturedResponse {
 struct Details<'a> {
     response: &'a Option<CapturedResponse>,
     database: &'a Option<crate::capabilities::database::DatabaseUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbound: &'a Option<crate::capabilities::outbound_http::OutboundUsage>,
 }
 
 impl ExecutionRecord {
@@ -271,7 +275,11 @@ impl ExecutionRecord {
             peak_memory_bytes: self.peak_memory_bytes.map(as_i64),
             trace_id: self.trace_id,
             client_ip: self.client_ip,
-            details: serde_json::to_string(&Details { response: &self.response, database: &self.database })
+            details: serde_json::to_string(&Details {
+                response: &self.response,
+                database: &self.database,
+                outbound: &self.outbound,
+            })
                 .expect("details serialize"),
         }
     }
@@ -300,6 +308,8 @@ pub struct StoredExecution {
     response: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbound: Option<serde_json::Value>,
     trace_id: Option<String>,
     /// The trace in the Jaeger UI, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +345,7 @@ impl From<execution::Model> for StoredExecution {
             peak_memory_bytes: m.peak_memory_bytes,
             response: detail(&mut details, "response"),
             database: detail(&mut details, "database"),
+            outbound: detail(&mut details, "outbound"),
             trace_id: m.trace_id,
             trace_url: None,
             client_ip: m.client_ip,

@@ -8,13 +8,14 @@ use crate::access::{self, Decision, Policy};
 use crate::deployments::ActiveDeployment;
 use crate::identity::{Caller, IdentityError, Role};
 use crate::capabilities::database::ApplicationDatabase;
+use crate::capabilities::outbound_http::Outbound;
 use crate::capabilities::secrets::GrantedSecrets;
 use crate::database::DatabaseRole;
 use crate::database::policy::AuthContext;
 use crate::database::query::QueryContext;
 use crate::error::ApiError;
 use crate::executions::{CapturedResponse, ExecutionRecord};
-use crate::sandbox::{Execution, ExecutionError, Outcome, Timings};
+use crate::sandbox::{Capabilities, Execution, ExecutionError, Outcome, Timings};
 use crate::secrets::Redactor;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -72,6 +73,7 @@ pub async fn invoke(
         trace_id: Some(traces::trace_id_of(&trace_cx, &trace)),
         client_ip: Some(client.ip().to_string()),
         database: None,
+        outbound: None,
     };
 
     let deployment = match state.deployments.active(&name).await {
@@ -250,9 +252,17 @@ async fn run(
     let secrets = state.secrets.granted_values(name).await?;
     let redactor = Redactor::new(&secrets);
     let database = ApplicationDatabase::new(state.database.clone(), query_context(state, deployment, caller.as_ref()), state.database_limits);
+    let outbound = Outbound::new(state.outbound.clone(), deployment.egress.clone(), record.trace_id.clone().unwrap_or_default());
     let mut execution = state
         .sandbox
-        .invoke(deployment.bytecode.clone(), request, invocation, &deployment.limits, GrantedSecrets::new(secrets), database, trace_cx)
+        .invoke(
+            deployment.bytecode.clone(),
+            request,
+            invocation,
+            &deployment.limits,
+            Capabilities { secrets: GrantedSecrets::new(secrets), database, outbound },
+            trace_cx,
+        )
         .await?;
     if redactor.is_empty() {
         return Ok(respond(execution, record));
@@ -349,6 +359,14 @@ fn redact_record(redactor: &Redactor, record: &mut ExecutionRecord) {
     for line in &mut record.console {
         line.text = redactor.redact(&line.text);
     }
+    // A URL may carry a secret in its path (webhook URLs do), and a failed
+    // request's message may quote what the server answered.
+    for call in record.outbound.iter_mut().flat_map(|usage| usage.calls.iter_mut()) {
+        call.url = redactor.redact(&call.url);
+        if let Some(error) = &mut call.error {
+            *error = redactor.redact(error);
+        }
+    }
 }
 
 /// A denied request's body is read and dropped up to this much; past it the
@@ -413,6 +431,9 @@ fn respond(execution: Execution<FunctionResponse>, record: &mut ExecutionRecord)
     record.fuel_consumed = Some(execution.fuel_consumed);
     if execution.database.queries > 0 || execution.database.service_role {
         record.database = Some(execution.database);
+    }
+    if execution.outbound.requests > 0 {
+        record.outbound = Some(execution.outbound);
     }
     record.peak_memory_bytes = Some(execution.peak_memory_bytes);
     match execution.result {

@@ -38,6 +38,8 @@ pub struct AppState {
     pub database: Arc<crate::database::AppDatabase>,
     /// Per-invocation database limits.
     pub database_limits: crate::capabilities::database::DatabaseLimits,
+    /// Outbound HTTP rules, limits and clients.
+    pub outbound: Arc<crate::capabilities::outbound_http::OutboundHttp>,
     /// Largest request body a function accepts.
     pub max_body_bytes: usize,
     /// Largest source the build endpoint accepts.

@@ -17,6 +17,7 @@ mod store;
 use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
 use crate::capabilities::database::{ApplicationDatabase, DatabaseUsage};
 use crate::capabilities::secrets::GrantedSecrets;
+use crate::capabilities::outbound_http::{Outbound, OutboundUsage};
 use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
 use edgefn_world::{Function, FunctionPre};
 use limits::{Limits, MemoryLimiter};
@@ -151,6 +152,17 @@ pub struct Execution<T> {
     pub timings: Timings,
     /// What it did with the application database.
     pub database: DatabaseUsage,
+    /// The outbound requests it made.
+    pub outbound: OutboundUsage,
+}
+
+/// The host capabilities one invocation is granted. The default grants
+/// nothing: no secrets, no database, no outbound requests (compiling).
+#[derive(Default)]
+pub struct Capabilities {
+    pub secrets: GrantedSecrets,
+    pub database: ApplicationDatabase,
+    pub outbound: Outbound,
 }
 
 /// The sandbox is full and stayed full for the whole queue timeout.
@@ -176,8 +188,7 @@ impl Sandbox {
             StoreState::new(
             MemoryLimiter::new(config.max_memory_bytes),
             Console::new(config.console),
-            GrantedSecrets::default(),
-            ApplicationDatabase::default(),
+            Capabilities::default(),
         );
         let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
@@ -198,7 +209,7 @@ impl Sandbox {
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
-        self.run(limits, GrantedSecrets::default(), ApplicationDatabase::default(), None, async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, function: &Function| {
             let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
             Ok(compiled.map_err(|e| ExecutionError {
                 line: e.line,
@@ -209,19 +220,18 @@ impl Sandbox {
         .await
     }
 
-    /// Runs a deployed function's `fetch` for one request, with the secrets
-    /// granted to it and its view of the application database.
+    /// Runs a deployed function's `fetch` for one request, with the
+    /// capabilities granted to it.
     pub async fn invoke(
         &self,
         bytecode: Arc<[u8]>,
         request: Request,
         invocation: Invocation,
         limits: &Limits,
-        secrets: GrantedSecrets,
-        database: ApplicationDatabase,
+        capabilities: Capabilities,
         trace: &opentelemetry::Context,
     ) -> Result<Execution<Response>, Overloaded> {
-        self.run(limits, secrets, database, Some(trace), async move |store: &mut Store<StoreState>, function: &Function| {
+        self.run(limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, function: &Function| {
             let handled = function
                 .edgefn_function_handler()
                 .call_handle(&mut *store, &bytecode, &request, &invocation)
@@ -234,8 +244,7 @@ impl Sandbox {
     async fn run<T>(
         &self,
         limits: &Limits,
-        secrets: GrantedSecrets,
-        database: ApplicationDatabase,
+        capabilities: Capabilities,
         trace: Option<&opentelemetry::Context>,
         call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
     ) -> Result<Execution<T>, Overloaded> {
@@ -250,7 +259,7 @@ impl Sandbox {
 
         let mut store = Store::new(
             &self.engine,
-            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console), secrets, database),
+            StoreState::new(MemoryLimiter::new(limits.memory_bytes), Console::new(self.config.console), capabilities),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).expect("fuel is enabled");
@@ -279,6 +288,7 @@ impl Sandbox {
         let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.into_data();
         let database = state.database.finish().await;
+        let outbound = state.outbound.finish();
         let memory_hit = state.limiter.was_hit();
         let (outcome, result) = match outcome {
             Err(_elapsed) => (Outcome::Deadline, Err(deadline_error(limits))),
@@ -300,6 +310,7 @@ impl Sandbox {
             peak_memory_bytes: state.limiter.peak() as u64,
             timings,
             database,
+            outbound,
         })
     }
 }

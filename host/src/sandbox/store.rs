@@ -7,7 +7,7 @@
 
 use super::limits::MemoryLimiter;
 use crate::capabilities::{
-    console::Console, database::ApplicationDatabase, outbound_http::EgressPolicy, secrets::GrantedSecrets,
+    console::Console, database::ApplicationDatabase, outbound_http::Outbound, secrets::GrantedSecrets,
 };
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -18,7 +18,7 @@ pub struct StoreState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    egress: EgressPolicy,
+    pub(super) outbound: Outbound,
     pub(super) limiter: MemoryLimiter,
     pub(super) console: Console,
     secrets: GrantedSecrets,
@@ -29,9 +29,9 @@ impl StoreState {
     pub(super) fn new(
         limiter: MemoryLimiter,
         console: Console,
-        secrets: GrantedSecrets,
-        database: ApplicationDatabase,
+        capabilities: super::Capabilities,
     ) -> Self {
+        let super::Capabilities { secrets, database, outbound } = capabilities;
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -41,7 +41,7 @@ impl StoreState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: EgressPolicy,
+            outbound,
             limiter,
             console,
             secrets,
@@ -55,6 +55,7 @@ impl StoreState {
     pub(super) fn set_trace(&mut self, cx: &opentelemetry::Context) {
         self.database.set_trace(cx.clone());
         self.secrets.set_trace(cx.clone());
+        self.outbound.set_trace(cx.clone());
     }
 }
 
@@ -66,7 +67,7 @@ impl WasiView for StoreState {
 
 impl WasiHttpView for StoreState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
