@@ -14,8 +14,7 @@
  *
  * The runtime is QuickJS (ES2023) with a small Web API layer. Only what is
  * declared here exists: there is no Node.js API and no DOM. Not available
- * yet: `fetch`, `Blob`, `FormData`, `ReadableStream` (and streams in
- * general), `AbortController`.
+ * yet: `Blob`, `FormData`, `ReadableStream` (and streams in general).
  */
 
 /**
@@ -280,6 +279,8 @@ declare global {
     headers?: HeadersInit;
     body?: BodyInit;
     redirect?: "follow" | "error" | "manual";
+    /** Aborting it rejects a pending `fetch` with the signal's reason. */
+    signal?: AbortSignal | null;
   }
 
   class Request implements Body {
@@ -290,6 +291,7 @@ declare global {
     readonly url: string;
     readonly headers: Headers;
     readonly redirect: "follow" | "error" | "manual";
+    readonly signal: AbortSignal | null;
     readonly body: null;
     readonly bodyUsed: boolean;
     clone(): Request;
@@ -319,10 +321,11 @@ declare global {
     /** True for status 200–299. */
     readonly ok: boolean;
     readonly headers: Headers;
-    readonly type: "default" | "error";
-    /** Always `""` (responses are constructed, not fetched). */
+    /** `"basic"` for a response `fetch` returned. */
+    readonly type: "default" | "basic" | "error";
+    /** The final URL of a fetched response (after redirects); `""` otherwise. */
     readonly url: string;
-    /** Always `false`. */
+    /** True when `fetch` followed at least one redirect to get it. */
     readonly redirected: boolean;
     readonly body: null;
     readonly bodyUsed: boolean;
@@ -331,6 +334,45 @@ declare global {
     json<T = unknown>(): Promise<T>;
     arrayBuffer(): Promise<ArrayBuffer>;
     bytes(): Promise<Uint8Array>;
+  }
+
+  /**
+   * Sends an HTTP request from the host. The host enforces the function's
+   * egress allowlist (manifest `egress`), refuses internal addresses (on
+   * every redirect hop), and limits the number of requests, their body sizes
+   * and their duration; each refusal rejects with a TypeError that says why.
+   * Redirects are followed (at most 20) unless `redirect` says otherwise.
+   * Requests awaited together (`Promise.all`) run concurrently.
+   */
+  function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
+
+  class Event {
+    constructor(type: string);
+    readonly type: string;
+  }
+
+  class EventTarget {
+    addEventListener(type: string, listener: ((event: Event) => void) | { handleEvent(event: Event): void } | null, options?: { once?: boolean; signal?: AbortSignal } | boolean): void;
+    removeEventListener(type: string, listener: ((event: Event) => void) | { handleEvent(event: Event): void } | null): void;
+    dispatchEvent(event: Event): boolean;
+  }
+
+  class AbortSignal extends EventTarget {
+    /** A signal that is already aborted. */
+    static abort(reason?: unknown): AbortSignal;
+    /** A signal that aborts with a `TimeoutError` DOMException after `ms`. */
+    static timeout(ms: number): AbortSignal;
+    /** A signal that aborts when the first of `signals` does. */
+    static any(signals: AbortSignal[]): AbortSignal;
+    readonly aborted: boolean;
+    readonly reason: unknown;
+    onabort: ((event: Event) => void) | null;
+    throwIfAborted(): void;
+  }
+
+  class AbortController {
+    readonly signal: AbortSignal;
+    abort(reason?: unknown): void;
   }
 
   // ---------------------------------------------------------------------------

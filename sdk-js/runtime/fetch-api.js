@@ -352,11 +352,29 @@
   const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
   const responseState = new WeakMap();
 
+  // The key of Response's factory for fetch(); unreachable for authors.
+  const FETCHED = Symbol("fetched response");
+
   class Response {
     #status;
     #statusText;
     #headers;
     #type = "default";
+    #url = "";
+    #redirected = false;
+
+    /** A response fetch() received: any status the server sent, immutable headers. */
+    static [FETCHED](status, flatHeaders, bytes, url, redirected) {
+      const response = new Response(null);
+      response.#status = status;
+      response.#headers = internal.headersFromFlat(flatHeaders, true);
+      response.#url = url;
+      response.#redirected = redirected;
+      response.#type = "basic";
+      const empty = bytes.length === 0 || NULL_BODY_STATUSES.includes(status);
+      responseState.set(response, { bytes: empty ? null : bytes, used: false });
+      return response;
+    }
 
     constructor(body = null, init = {}) {
       init = init || {};
@@ -415,8 +433,8 @@
     get ok() { return this.#status >= 200 && this.#status < 300; }
     get headers() { return this.#headers; }
     get type() { return this.#type; }
-    get url() { return ""; }
-    get redirected() { return false; }
+    get url() { return this.#url; }
+    get redirected() { return this.#redirected; }
     get [Symbol.toStringTag]() { return "Response"; }
 
     clone() {
@@ -424,6 +442,8 @@
       const copy = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
       copy.#status = this.#status;
       copy.#type = this.#type;
+      copy.#url = this.#url;
+      copy.#redirected = this.#redirected;
       responseState.set(copy, { bytes: responseState.get(this).bytes, used: false });
       return copy;
     }
@@ -440,6 +460,18 @@
     const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
     const fields = { url, method, flatHeaders: headers, bytes: hasBody ? body : null };
     return new Request(TRUSTED, fields);
+  };
+
+  internal.fetchedResponse = (status, flatHeaders, bytes, url, redirected) =>
+    Response[FETCHED](status, flatHeaders, bytes, url, redirected);
+
+  /** A request's body for sending: consumed, as reading it would. Null if none. */
+  internal.takeRequestBody = (request) => {
+    const state = requestState.get(request);
+    if (state.used) throw new TypeError("fetch(): the request's body has already been used");
+    if (state.bytes === null) return null;
+    state.used = true;
+    return state.bytes;
   };
 
   /** The response body's bytes, whether or not the function read them. */

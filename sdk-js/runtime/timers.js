@@ -1,6 +1,7 @@
-// Timers and microtasks. There is no event loop thread: the engine calls
-// internal.runTimers() whenever the microtask queue is empty and the handler's
-// promise is still pending; it sleeps until the next timer is due and runs it.
+// Timers and microtasks. There is no event loop thread: whenever the
+// microtask queue is empty and the handler's promise is still pending, the
+// engine calls internal.runEventLoop() (fetch.js), which waits for the next
+// timer or fetch response; runTimers() is its timers-only half.
 (function (native, global, internal) {
   "use strict";
 
@@ -50,11 +51,23 @@
     return first;
   }
 
-  function runTimers() {
+  /** Milliseconds until the next timer is due (0 if overdue), or -1 if none. */
+  function nextTimerDelay() {
     const first = earliest();
-    if (!first) return false;
-    const wait = first[1].due - native.now();
+    return first ? Math.max(0, first[1].due - native.now()) : -1;
+  }
+
+  /** Sleeps until the next timer is due and runs it; false if there is none. */
+  function runTimers() {
+    const wait = nextTimerDelay();
+    if (wait < 0) return false;
     if (wait > 0) native.sleep(wait);
+    fireDueTimers();
+    return true;
+  }
+
+  /** Runs every timer that is due now. */
+  function fireDueTimers() {
     const now = native.now();
     const due = [...timers].filter(([, t]) => t.due <= now).sort(([, a], [, b]) => a.due - b.due || a.order - b.order);
     for (const [id, timer] of due) {
@@ -71,9 +84,8 @@
         reportUncaught(error);
       }
     }
-    return true;
   }
 
-  internal.runTimers = runTimers;
+  Object.assign(internal, { runTimers, nextTimerDelay, fireDueTimers });
   internal.install(global, { setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask });
 })

@@ -2,7 +2,10 @@
 // with `native` implemented by Node's own primitives, for the unit tests.
 import { createNative, loadSection } from "./load-section.mjs";
 
-export const SECTIONS = ["encoding.js", "url.js", "clone.js", "console.js", "timers.js", "crypto.js", "fetch-api.js", "database.js", "dispatch.js"];
+export const SECTIONS = [
+  "encoding.js", "url.js", "clone.js", "console.js", "timers.js", "crypto.js", "fetch-api.js", "fetch.js", "database.js",
+  "dispatch.js",
+];
 
 export function loadRuntime() {
   const logs = [];
@@ -48,8 +51,54 @@ export function fakeDatabase(native, answer = () => ({ data: [], count: null }))
 }
 
 /**
+ * Plays the host's outbound HTTP on `native` the way the engine's bindings
+ * do. `respond({method, url, headers, body})` answers a request with
+ * `{status, headers: [[name, value]], body}`, `{error: message}`, or
+ * undefined to leave it hanging. Requests are answered when the event loop
+ * waits, so requests started together are in flight together.
+ */
+export function fakeHttp(runtime, respond) {
+  const { native, clock } = runtime;
+  const fake = { requests: [], pending: new Map(), cancelled: [], maxInFlight: 0, nextId: 1 };
+  native.httpStart = (method, url, flat, body) => {
+    if (!Array.isArray(flat) || flat.some((v) => typeof v !== "string")) throw new TypeError("httpStart takes flat string headers");
+    const headers = [];
+    for (let i = 0; i < flat.length; i += 2) headers.push([flat[i], flat[i + 1]]);
+    const request = { method, url, headers, body: body === null ? null : native.decodeUtf8(body, false) };
+    fake.requests.push(request);
+    const id = fake.nextId++;
+    fake.pending.set(id, request);
+    fake.maxInFlight = Math.max(fake.maxInFlight, fake.pending.size);
+    return id;
+  };
+  native.httpWait = (timeoutMs) => {
+    const finished = [];
+    for (const [id, request] of fake.pending) {
+      const answer = respond(request);
+      if (answer === undefined) continue;
+      fake.pending.delete(id);
+      if (answer.error) {
+        finished.push([id, 0, answer.error]);
+      } else {
+        const flat = (answer.headers || []).flat().map(String);
+        finished.push([id, answer.status ?? 200, flat, native.encodeUtf8(answer.body ?? "")]);
+      }
+    }
+    // Nothing answered: the wait lasts until the timer (fake clock).
+    if (!finished.length && timeoutMs >= 0) clock.now += timeoutMs;
+    return finished;
+  };
+  native.httpCancel = (id) => {
+    fake.pending.delete(id);
+    fake.cancelled.push(id);
+  };
+  native.httpPending = () => fake.pending.size;
+  return fake;
+}
+
+/**
  * Runs dispatch to completion the way the engine does: microtasks, then
- * timers. `secrets` plays the host's granted secrets (name -> value).
+ * the event loop (timers and fetch responses). `secrets` plays the host's granted secrets (name -> value).
  */
 export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ctx = {}) {
   const { internal, native } = runtime;
@@ -80,10 +129,11 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
     (value) => (settled = { value }),
     (error) => (settled = { error }),
   );
-  for (;;) {
+  for (let turns = 0; ; turns++) {
     await new Promise((resolve) => setImmediate(resolve));
     if (settled) break;
-    if (!internal.runTimers()) throw new Error("never settled");
+    if (!internal.runEventLoop()) throw new Error("never settled");
+    if (turns > 10_000) throw new Error("still pending after 10000 turns of the event loop (a request left hanging?)");
   }
   if (settled.error) throw settled.error;
   const result = settled.value;

@@ -14,6 +14,7 @@
 #![allow(static_mut_refs)]
 
 mod failure;
+mod http;
 mod native;
 
 use exports::edgefn::function::{compiler, handler};
@@ -33,7 +34,7 @@ pub(crate) const FUNCTION_MODULE_NAME: &str = "function.mjs";
 
 /// The Web API layer (`sdk-js/runtime`), evaluated once at pre-initialization,
 /// in this order. Each file is a function `(native, global, internal)`.
-const RUNTIME_SECTIONS: [(&str, &str); 9] = [
+const RUNTIME_SECTIONS: [(&str, &str); 10] = [
     ("encoding.js", include_str!("../../runtime/encoding.js")),
     ("url.js", include_str!("../../runtime/url.js")),
     ("clone.js", include_str!("../../runtime/clone.js")),
@@ -41,6 +42,7 @@ const RUNTIME_SECTIONS: [(&str, &str); 9] = [
     ("timers.js", include_str!("../../runtime/timers.js")),
     ("crypto.js", include_str!("../../runtime/crypto.js")),
     ("fetch-api.js", include_str!("../../runtime/fetch-api.js")),
+    ("fetch.js", include_str!("../../runtime/fetch.js")),
     ("database.js", include_str!("../../runtime/database.js")),
     ("dispatch.js", include_str!("../../runtime/dispatch.js")),
 ];
@@ -54,8 +56,9 @@ struct Engine {
     runtime: Runtime,
     /// `dispatch(handler, method, url, headers, body, ctx)` from dispatch.js.
     dispatch: Persistent<Function<'static>>,
-    /// `runTimers()` from runtime.js: fires due timers, false if none pending.
-    run_timers: Persistent<Function<'static>>,
+    /// `runEventLoop()` from fetch.js: waits for the next timer or fetch
+    /// response and runs its callbacks; false if nothing is pending.
+    run_event_loop: Persistent<Function<'static>>,
 }
 
 static mut ENGINE: Option<Engine> = None;
@@ -72,7 +75,7 @@ impl Guest for Component {
         let mut config = javy::Config::default();
         config.gc_threshold(GC_THRESHOLD_BYTES);
         let runtime = Runtime::new(config).expect("QuickJS runtime");
-        let (dispatch, run_timers) = runtime.context().with(|ctx| {
+        let (dispatch, run_event_loop) = runtime.context().with(|ctx| {
             let native = native::object(&ctx).expect("native bindings");
             let internal = Object::new(ctx.clone()).expect("internal object");
             for (name, source) in RUNTIME_SECTIONS {
@@ -86,11 +89,11 @@ impl Guest for Component {
                     .unwrap_or_else(|e| panic!("{name}: {}", failure::describe(&ctx, e)));
             }
             let dispatch: Function = internal.get("dispatch").expect("dispatch.js defines dispatch");
-            let run_timers: Function = internal.get("runTimers").expect("timers.js defines runTimers");
-            (Persistent::save(&ctx, dispatch), Persistent::save(&ctx, run_timers))
+            let run_event_loop: Function = internal.get("runEventLoop").expect("fetch.js defines runEventLoop");
+            (Persistent::save(&ctx, dispatch), Persistent::save(&ctx, run_event_loop))
         });
         // SAFETY: runs once, before any other export, in a single thread.
-        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_timers }) };
+        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_event_loop }) };
     }
 }
 
@@ -141,17 +144,17 @@ impl handler::Guest for Component {
     }
 }
 
-/// Runs the job queue and the timers until `promise` settles.
+/// Runs the job queue, the timers and outbound requests until `promise` settles.
 fn drive<'js, T: FromJs<'js>>(ctx: &Ctx<'js>, engine: &Engine, promise: Promise<'js>) -> Result<T, Failure> {
-    let run_timers = engine.run_timers.clone().restore(ctx).map_err(|e| failure::internal(ctx, e))?;
+    let run_event_loop = engine.run_event_loop.clone().restore(ctx).map_err(|e| failure::internal(ctx, e))?;
     loop {
         match promise.finish::<T>() {
             Ok(value) => return Ok(value),
             Err(javy::quickjs::Error::WouldBlock) => {
-                let fired: bool = run_timers
+                let progressed: bool = run_event_loop
                     .call(())
                     .map_err(|e| failure::from_js(ctx, e, FailureKind::UncaughtException))?;
-                if !fired {
+                if !progressed {
                     return Err(failure::never_settled());
                 }
             }

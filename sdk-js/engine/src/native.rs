@@ -6,7 +6,7 @@ use crate::edgefn::function::console::{self, Level};
 use crate::edgefn::function::database::{self, DatabaseError};
 use crate::edgefn::function::secrets::{self, SecretError};
 use crate::edgefn::function::types::{Caller, Failure, Invocation, Request, Response};
-use crate::failure;
+use crate::{failure, http};
 use javy::quickjs::{
     Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
     TypedArray, Value, function::Opt,
@@ -111,6 +111,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
         })?,
     )?;
     crypto(ctx, &native)?;
+    outbound_http(ctx, &native)?;
     // Database: plain values back, never an exception, so the JS builder
     // turns failures into `{ data: null, error }` as supabase-js does.
     native.set(
@@ -126,6 +127,53 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     native.set("dbCommit", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::commit()))?)?;
     native.set("dbRollback", Function::new(ctx.clone(), |ctx: Ctx<'js>| unit_result(&ctx, database::rollback()))?)?;
     Ok(native)
+}
+
+/// What `fetch()` (runtime/fetch.js) is built on; see `http.rs`.
+fn outbound_http<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> JsResult<()> {
+    native.set(
+        "httpStart",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, method: JsString<'js>, url: JsString<'js>, flat: Array<'js>, body: Value<'js>| -> JsResult<u32> {
+                let mut headers = Vec::with_capacity(flat.len() / 2);
+                for i in (0..flat.len()).step_by(2) {
+                    headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
+                }
+                let body = if body.is_null() || body.is_undefined() { None } else { Some(bytes_argument(&ctx, &body)?) };
+                http::start(&lossy_string(&ctx, method), &lossy_string(&ctx, url), &headers, body)
+                    .map_err(|message| Exception::throw_type(&ctx, &message))
+            },
+        )?,
+    )?;
+    native.set(
+        "httpWait",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, timeout_ms: f64| -> JsResult<Array<'js>> {
+            let timeout = (timeout_ms >= 0.0).then_some(timeout_ms);
+            let finished = Array::new(ctx.clone())?;
+            for (index, completion) in http::wait(timeout).into_iter().enumerate() {
+                let entry = Array::new(ctx.clone())?;
+                match completion {
+                    http::Completion::Response { id, status, headers, body } => {
+                        entry.set(0, id)?;
+                        entry.set(1, status)?;
+                        entry.set(2, flat_headers(&ctx, headers)?)?;
+                        entry.set(3, TypedArray::<u8>::new(ctx.clone(), body)?)?;
+                    }
+                    http::Completion::Failed { id, message } => {
+                        entry.set(0, id)?;
+                        entry.set(1, 0)?;
+                        entry.set(2, message)?;
+                    }
+                }
+                finished.set(index, entry)?;
+            }
+            Ok(finished)
+        })?,
+    )?;
+    native.set("httpCancel", Function::new(ctx.clone(), |id: u32| http::cancel(id))?)?;
+    native.set("httpPending", Function::new(ctx.clone(), || http::pending() as u32)?)?;
+    Ok(())
 }
 
 /// The primitives `crypto` and `crypto.subtle` (runtime/crypto.js) are
