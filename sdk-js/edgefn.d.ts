@@ -14,7 +14,8 @@
  *
  * The runtime is QuickJS (ES2023) with a small Web API layer. Only what is
  * declared here exists: there is no Node.js API and no DOM. Not available
- * yet: `Blob`, `FormData`, `ReadableStream` (and streams in general).
+ * yet: `Blob`, `File`, `ReadableStream` (and streams in general); `FormData`
+ * holds text fields only.
  */
 
 /**
@@ -272,6 +273,27 @@ declare global {
     json<T = unknown>(): Promise<T>;
     arrayBuffer(): Promise<ArrayBuffer>;
     bytes(): Promise<Uint8Array>;
+    /**
+     * Parses an `application/x-www-form-urlencoded` or `multipart/form-data`
+     * body. Rejects with a TypeError for a file part (there is no File).
+     */
+    formData(): Promise<FormData>;
+  }
+
+  /** Form fields (text only: there is no Blob or File). A body of this type is sent as multipart/form-data. */
+  class FormData {
+    constructor();
+    append(name: string, value: string): void;
+    set(name: string, value: string): void;
+    get(name: string): string | null;
+    getAll(name: string): string[];
+    has(name: string): boolean;
+    delete(name: string): void;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    forEach(callback: (value: string, name: string, form: FormData) => void, thisArg?: unknown): void;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
   }
 
   interface RequestInit {
@@ -299,6 +321,7 @@ declare global {
     json<T = unknown>(): Promise<T>;
     arrayBuffer(): Promise<ArrayBuffer>;
     bytes(): Promise<Uint8Array>;
+    formData(): Promise<FormData>;
   }
 
   interface ResponseInit {
@@ -334,6 +357,7 @@ declare global {
     json<T = unknown>(): Promise<T>;
     arrayBuffer(): Promise<ArrayBuffer>;
     bytes(): Promise<Uint8Array>;
+    formData(): Promise<FormData>;
   }
 
   /**

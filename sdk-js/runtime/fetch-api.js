@@ -183,6 +183,90 @@
     }
   }
 
+  // ---- FormData --------------------------------------------------------------
+
+  // Text fields only: there is no Blob or File in edgefn, so a file part can
+  // be neither built nor read as one.
+  class FormData {
+    #entries = []; // [name, value]
+
+    constructor(form) {
+      if (form !== undefined) throw new TypeError("FormData: there is no HTML form in edgefn; call new FormData() and append()");
+    }
+
+    static #field(value, filename) {
+      if (filename !== undefined || (value !== null && typeof value === "object" && typeof value.arrayBuffer === "function")) {
+        throw new TypeError("FormData: file fields are not supported (edgefn has no Blob or File); append strings");
+      }
+      return String(value);
+    }
+
+    append(name, value, filename) { this.#entries.push([String(name), FormData.#field(value, filename)]); }
+    set(name, value, filename) {
+      const key = String(name);
+      const field = FormData.#field(value, filename);
+      const first = this.#entries.findIndex(([n]) => n === key);
+      if (first === -1) {
+        this.#entries.push([key, field]);
+        return;
+      }
+      this.#entries[first] = [key, field];
+      this.#entries = this.#entries.filter(([n], i) => n !== key || i === first);
+    }
+    get(name) {
+      const found = this.#entries.find(([n]) => n === String(name));
+      return found ? found[1] : null;
+    }
+    getAll(name) { return this.#entries.filter(([n]) => n === String(name)).map(([, v]) => v); }
+    has(name) { return this.#entries.some(([n]) => n === String(name)); }
+    delete(name) { this.#entries = this.#entries.filter(([n]) => n !== String(name)); }
+    *entries() { for (const [name, value] of this.#entries) yield [name, value]; }
+    *keys() { for (const [name] of this.#entries) yield name; }
+    *values() { for (const [, value] of this.#entries) yield value; }
+    forEach(callback, thisArg) { for (const [name, value] of this.#entries) callback.call(thisArg, value, name, this); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return "FormData"; }
+  }
+
+  // multipart/form-data (RFC 7578): names escaped as browsers do.
+  function encodeMultipart(form) {
+    const boundary = "----edgefnFormBoundary" + Array.from(native.randomBytes(12), (b) => b.toString(16).padStart(2, "0")).join("");
+    const escape = (name) => name.replace(/\r\n|\r|\n/g, "\r\n").replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+    let text = "";
+    for (const [name, value] of form) {
+      const normalized = value.replace(/\r\n|\r|\n/g, "\r\n");
+      text += `--${boundary}\r\nContent-Disposition: form-data; name="${escape(name)}"\r\n\r\n${normalized}\r\n`;
+    }
+    text += `--${boundary}--\r\n`;
+    return { bytes: native.encodeUtf8(text), type: `multipart/form-data; boundary=${boundary}` };
+  }
+
+  function parseMultipart(text, contentType) {
+    const match = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+    if (!match) throw new TypeError("formData(): the multipart/form-data body has no boundary in its Content-Type");
+    const delimiter = "--" + (match[1] || match[2]);
+    const form = new FormData();
+    const parts = text.split(delimiter);
+    if (parts.length < 2) throw new TypeError("formData(): the body does not contain its multipart boundary");
+    for (const part of parts.slice(1)) {
+      if (part.startsWith("--")) break; // the closing delimiter
+      const body = part.replace(/^\r\n/, "");
+      const split = body.indexOf("\r\n\r\n");
+      if (split === -1) throw new TypeError("formData(): a multipart part has no blank line after its headers");
+      const head = body.slice(0, split);
+      const value = body.slice(split + 4).replace(/\r\n$/, "");
+      const disposition = /^content-disposition:\s*form-data(.*)$/im.exec(head);
+      if (!disposition) throw new TypeError("formData(): a multipart part has no Content-Disposition: form-data header");
+      const name = /;\s*name="([^"]*)"/i.exec(disposition[1]) || /;\s*name=([^;\s]+)/i.exec(disposition[1]);
+      if (!name) throw new TypeError("formData(): a multipart part has no name");
+      if (/;\s*filename\*?=/i.test(disposition[1])) {
+        throw new TypeError(`formData(): the field "${name[1]}" is a file upload, which edgefn cannot represent (no File); read the body with arrayBuffer()`);
+      }
+      form.append(name[1].replace(/%22/g, '"').replace(/%0D/g, "\r").replace(/%0A/g, "\n"), value);
+    }
+    return form;
+  }
+
   // ---- Bodies --------------------------------------------------------------
 
   const EMPTY = new Uint8Array(0);
@@ -207,6 +291,11 @@
     if (body instanceof URLSearchParams) {
       extractedType = "application/x-www-form-urlencoded;charset=UTF-8";
       return native.encodeUtf8(body.toString());
+    }
+    if (body instanceof FormData) {
+      const { bytes, type } = encodeMultipart(body);
+      extractedType = type;
+      return bytes;
     }
     if (typeof body === "object" && typeof body.getReader === "function") {
       throw new TypeError("edgefn does not support stream bodies; pass a string, ArrayBuffer, typed array or URLSearchParams");
@@ -237,6 +326,17 @@
       },
       async bytes() {
         return consume(stateOf(this)).slice();
+      },
+      async formData() {
+        const type = this.headers.get("content-type") || "";
+        const text = native.decodeUtf8(consume(stateOf(this)), false);
+        if (/^application\/x-www-form-urlencoded/i.test(type)) {
+          const form = new FormData();
+          for (const [name, value] of new URLSearchParams(text)) form.append(name, value);
+          return form;
+        }
+        if (/^multipart\/form-data/i.test(type)) return parseMultipart(text, type);
+        throw new TypeError(`formData(): the body's Content-Type is ${JSON.stringify(type)}, not application/x-www-form-urlencoded or multipart/form-data`);
       },
     });
     Object.defineProperties(Class.prototype, {
@@ -477,6 +577,6 @@
   /** The response body's bytes, whether or not the function read them. */
   internal.responseBytes = (response) => responseState.get(response).bytes || EMPTY;
 
-  Object.assign(internal, { Headers, Request, Response });
-  internal.install(global, { Headers, Request, Response });
+  Object.assign(internal, { Headers, Request, Response, FormData });
+  internal.install(global, { Headers, Request, Response, FormData });
 })

@@ -208,3 +208,41 @@ test("a request's body can be sent once", async () => {
   );
   assert.match(value, /already been used/);
 });
+
+test("FormData bodies go out as multipart/form-data and read back with formData()", async () => {
+  let sent;
+  const { value, http } = await run(
+    (request) => {
+      sent = request;
+      return ok("{}");
+    },
+    async ({ fetch, FormData, Request }) => {
+      const form = new FormData();
+      form.append("name", "Ada \"the first\"");
+      form.append("note", "line one\nline two");
+      form.append("tag", "a");
+      form.append("tag", "b");
+      form.set("name", "Ada");
+      await fetch("https://a.test/upload", { method: "POST", body: form });
+      // What was sent reads back the same through Request.formData().
+      const echoed = new Request("https://a.test/", { method: "POST", body: sent.body, headers: sent.headers });
+      const parsed = await echoed.formData();
+      return { entries: [...parsed], type: sent.headers.find(([n]) => n === "content-type")[1] };
+    },
+  );
+  assert.deepEqual(value.entries, [["name", "Ada"], ["note", "line one\r\nline two"], ["tag", "a"], ["tag", "b"]]);
+  assert.match(value.type, /^multipart\/form-data; boundary=----edgefnFormBoundary[0-9a-f]{24}$/);
+  assert.equal(http.requests[0].body.split("Content-Disposition").length, 5);
+});
+
+test("formData() reads URL-encoded bodies; files and other types are clear errors", async () => {
+  const runtime = loadRuntime();
+  const { Request } = runtime.global;
+  const post = (body, type) => new Request("https://a.test/", { method: "POST", body, headers: { "content-type": type } });
+  const form = await post("name=Grace+Hopper&email=grace%40example.com", "application/x-www-form-urlencoded").formData();
+  assert.deepEqual([...form], [["name", "Grace Hopper"], ["email", "grace@example.com"]]);
+  const upload = '--b\r\nContent-Disposition: form-data; name="cv"; filename="cv.pdf"\r\n\r\n%PDF\r\n--b--\r\n';
+  await assert.rejects(post(upload, "multipart/form-data; boundary=b").formData(), /the field "cv" is a file upload/);
+  await assert.rejects(post("{}", "application/json").formData(), /not application\/x-www-form-urlencoded or multipart/);
+  assert.throws(() => new runtime.global.FormData().append("f", { arrayBuffer() {} }), /file fields are not supported/);
+});
