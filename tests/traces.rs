@@ -127,6 +127,8 @@ async fn traced_server(endpoint: &str, protocol: &str) -> TestServer {
         "x-collector-key=k-123",
         "--jaeger-ui-url",
         "http://jaeger.test:16686/",
+        "--egress-allow-internal",
+        "127.0.0.1",
     ])
     .await;
     let table = json!({"name": "items", "rls_enabled": false, "columns": [{"name": "id", "type": "integer", "primary_key": true}]});
@@ -142,12 +144,27 @@ async fn spans_over_http_join_the_callers_trace_and_carry_faas_attributes() {
     let endpoint = serve_http(received.clone()).await;
     let server = traced_server(&endpoint, "http/protobuf").await;
 
+    // An upstream service the first invocation calls; it keeps the
+    // traceparent it was sent.
+    let upstream_traceparent = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = upstream_traceparent.clone();
+    let upstream = axum::Router::new().route(
+        "/hook",
+        axum::routing::get(move |headers: axum::http::HeaderMap| async move {
+            *seen.lock().unwrap() = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            "ok"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+
     let traceparent = format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01");
-    let call = |path: &'static str| server.send(server.function(Method::POST, path).header("traceparent", &traceparent));
-    let first = call("traced").await;
+    let call = |path: String| server.send(server.function(Method::POST, &path).header("traceparent", &traceparent));
+    let first = call(format!("traced?upstream={upstream_url}%3Fsecret%3Dq")).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
-    let second = call("traced").await;
-    let failed = call("traced?fail=1").await;
+    let second = call("traced".into()).await;
+    let failed = call("traced?fail=1".into()).await;
     assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
 
     // Three invocations, one trace (the caller's); wait for all three.
@@ -193,7 +210,16 @@ async fn spans_over_http_join_the_callers_trace_and_carry_faas_attributes() {
     assert_eq!(query.kind, 3, "SPAN_KIND_CLIENT");
     assert_eq!(string(query, "db.system.name"), "sqlite");
     assert_eq!(string(query, "db.collection.name"), "items");
-    for span in [authorize, execute, secret, query] {
+    // The outbound call: a client span whose id the upstream received.
+    let outbound = named(&work, "GET");
+    assert_eq!(outbound.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(string(outbound, "http.request.method"), "GET");
+    assert_eq!(string(outbound, "server.address"), "127.0.0.1");
+    assert_eq!(string(outbound, "url.full"), upstream_url, "no query string in the span");
+    assert_eq!(attribute(outbound, "http.response.status_code"), Some(AnyValue::IntValue(200)));
+    let sent = upstream_traceparent.lock().unwrap().clone().expect("the upstream got a traceparent");
+    assert_eq!(sent, format!("00-{CALLER_TRACE}-{}-01", hex(&outbound.span_id)), "the upstream continues the client span");
+    for span in [authorize, execute, secret, query, outbound] {
         assert!(span.start_time_unix_nano >= root.start_time_unix_nano && span.end_time_unix_nano <= root.end_time_unix_nano, "{} inside the request", span.name);
     }
 
