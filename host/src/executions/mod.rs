@@ -17,7 +17,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use writer::{enforce_retention, write_batches};
 
+mod stats;
 mod writer;
+
+pub use stats::{FunctionStats, MAX_BUCKETS, Series, SeriesBucket};
 
 /// Records waiting to be written before requests start to wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -172,25 +175,6 @@ pub struct RecordPage {
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// Invocations of one function in a time window.
-#[derive(Debug, Serialize)]
-pub struct FunctionStats {
-    /// Function name.
-    pub function: String,
-    /// Invocations recorded.
-    pub count: u64,
-    /// Of which did not end `ok`.
-    pub errors: u64,
-    /// `errors / count`.
-    pub error_rate: f64,
-    /// Duration percentiles, in microseconds.
-    pub p50_us: i64,
-    /// 95th percentile.
-    pub p95_us: i64,
-    /// 99th percentile.
-    pub p99_us: i64,
 }
 
 /// How long records are kept; both bounds apply.
@@ -447,61 +431,6 @@ impl ExecutionLog {
             None
         };
         Ok(RecordPage { executions: rows.into_iter().map(|row| self.stored(row)).collect(), next_cursor })
-    }
-
-    /// Count, error rate and duration percentiles per function, for records
-    /// matching `filter` (its time range is the window).
-    pub async fn stats(&self, filter: &RecordFilter) -> Result<Vec<FunctionStats>, ApiError> {
-        use sea_orm::FromQueryResult;
-        #[derive(FromQueryResult)]
-        struct Totals {
-            function_name: String,
-            count: i64,
-            ok: i64,
-        }
-        let totals = filter
-            .apply(execution::Entity::find())?
-            .select_only()
-            .column(execution::Column::FunctionName)
-            .column_as(execution::Column::Id.count(), "count")
-            .column_as(sea_orm::sea_query::Expr::cust("SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END)"), "ok")
-            .group_by(execution::Column::FunctionName)
-            .order_by_asc(execution::Column::FunctionName)
-            .into_model::<Totals>()
-            .all(&self.db)
-            .await?;
-        let mut stats = Vec::with_capacity(totals.len());
-        for total in totals {
-            let one = RecordFilter { function: Some(total.function_name.clone()), ..filter.clone() };
-            let count = total.count.max(0) as u64;
-            let mut percentiles = [0i64; 3];
-            for (slot, p) in percentiles.iter_mut().zip([0.50, 0.95, 0.99]) {
-                // Nearest rank: the smallest duration at or above p of them.
-                let rank = ((p * count as f64).ceil() as u64).clamp(1, count) - 1;
-                let row = one
-                    .apply(execution::Entity::find())?
-                    .select_only()
-                    .column(execution::Column::DurationUs)
-                    .order_by_asc(execution::Column::DurationUs)
-                    .offset(rank)
-                    .limit(1)
-                    .into_tuple::<i64>()
-                    .one(&self.db)
-                    .await?;
-                *slot = row.unwrap_or(0);
-            }
-            let errors = count - total.ok.max(0) as u64;
-            stats.push(FunctionStats {
-                function: total.function_name,
-                count,
-                errors,
-                error_rate: if count == 0 { 0.0 } else { errors as f64 / count as f64 },
-                p50_us: percentiles[0],
-                p95_us: percentiles[1],
-                p99_us: percentiles[2],
-            });
-        }
-        Ok(stats)
     }
 
     /// One record by id.
