@@ -1,11 +1,12 @@
 //! What the admin interface needs from the admin API: a time series of
-//! execution records for its charts.
+//! execution records for its charts, and a short-lived token to call a
+//! function as a chosen user.
 
 mod common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn series(server: &TestServer, query: &str) -> Value {
@@ -89,4 +90,64 @@ async fn wait_for(server: &TestServer, function: &str, count: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{function}: fewer than {count} records after 10 s");
+}
+
+#[tokio::test]
+async fn an_admin_calls_a_function_as_a_user_and_the_record_names_both() {
+    let server = TestServer::start().await;
+    server.deploy("whoami", "whoami").await;
+    let policy = json!({"policy": {"type": "group", "groups": ["ops"]}});
+    let set = server.send(server.admin(Method::PUT, "/functions/whoami/access").json(&policy)).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text());
+    let ada = server.create_user("ada@example.com", &["ops"], json!({"team": "core"})).await;
+    let bob = server.create_user("bob@example.com", &[], json!({})).await;
+
+    let issued = server.send(server.admin(Method::POST, &format!("/users/{ada}/token"))).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text());
+    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    let body = issued.json();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 300);
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert!(body.get("refresh_token").is_none(), "it cannot be renewed");
+    let keys = server.send(server.admin(Method::GET, "/keys")).await.json();
+    let actor = format!("admin-key:{}", keys["keys"][0]["prefix"].as_str().unwrap());
+    assert_eq!(body["actor"], actor.as_str());
+    let token = body["access_token"].as_str().unwrap();
+
+    // The function sees the user, exactly as with their own token.
+    let called = server.send(server.function(Method::GET, "whoami").bearer_auth(token)).await;
+    assert_eq!(called.status, StatusCode::OK, "{}", called.text());
+    let seen = called.json();
+    assert_eq!(seen["caller"]["id"], ada.as_str());
+    assert_eq!(seen["caller"]["groups"], json!(["ops"]));
+    assert_eq!(seen["caller"]["role"], "authenticated");
+    let record = server.execution(called.header("x-edgefn-invocation-id").unwrap()).await;
+    assert_eq!(record["caller"], format!("user:{ada} <ada@example.com> via {actor}").as_str());
+    // `caller=user:<id>` still finds the user's calls, the admin's included.
+    let theirs = server.send(server.admin(Method::GET, &format!("/executions?caller=user:{ada}"))).await.json();
+    assert_eq!(theirs["executions"].as_array().unwrap().len(), 1);
+
+    // It admits no more than the user's own token: bob is not in ops.
+    let bobs = server.send(server.admin(Method::POST, &format!("/users/{bob}/token"))).await.json();
+    let refused = server.send(server.function(Method::GET, "whoami").bearer_auth(bobs["access_token"].as_str().unwrap())).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text());
+
+    // Disabling the user ends it at once, and no new one is issued for them.
+    let disabled = server.send(server.admin(Method::PATCH, &format!("/users/{ada}")).json(&json!({"disabled": true}))).await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    let after = server.send(server.function(Method::GET, "whoami").bearer_auth(token)).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text());
+    let refused = server.send(server.admin(Method::POST, &format!("/users/{ada}/token"))).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+    assert!(refused.json()["message"].as_str().unwrap().contains("disabled"));
+
+    let unknown = server.send(server.admin(Method::POST, "/users/no-such-user/token")).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let without_key = server.send(reqwest::Client::new().post(server.url(&format!("/admin/v1/users/{bob}/token")))).await;
+    assert_eq!(without_key.status, StatusCode::UNAUTHORIZED);
+    // A user's own token is not an admin key.
+    let own = server.access_token("bob@example.com").await;
+    let with_user_token = server.send(reqwest::Client::new().post(server.url(&format!("/admin/v1/users/{bob}/token"))).bearer_auth(own)).await;
+    assert_eq!(with_user_token.status, StatusCode::UNAUTHORIZED);
 }

@@ -546,6 +546,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             metadata: metadata.as_object().cloned().unwrap_or_default(),
             source: crate::identity::CallerSource::User,
+            actor: None,
         }
     }
 

@@ -143,6 +143,7 @@ impl ExternalProvider {
             groups,
             metadata,
             source: CallerSource::External,
+            actor: None,
         };
         Ok((caller, expires_at))
     }

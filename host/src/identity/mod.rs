@@ -20,7 +20,7 @@ mod tokens;
 mod users;
 
 pub use external::ExternalProviderConfig;
-pub use sessions::{SessionTokens, SignInAttempt};
+pub use sessions::{ACTING_TOKEN_TTL, ActingToken, SessionTokens, SignInAttempt};
 pub use tokens::SIGNING_KEY_PURPOSE;
 pub use users::{NewUser, UserPatch, UserView};
 
@@ -72,14 +72,18 @@ pub struct Caller {
     pub groups: Vec<String>,
     pub metadata: Map<String, Value>,
     pub source: CallerSource,
+    /// The admin acting as this user (`admin-key:<prefix>`), when the token
+    /// came from [`Identity::acting_token`]: records name both.
+    pub actor: Option<String>,
 }
 
 impl Caller {
     /// How execution records name the caller.
     pub fn record_label(&self) -> String {
         let email = self.email.as_deref().map(|e| format!(" <{e}>")).unwrap_or_default();
+        let actor = self.actor.as_deref().map(|a| format!(" via {a}")).unwrap_or_default();
         match self.source {
-            CallerSource::User => format!("user:{}{email}", self.id),
+            CallerSource::User => format!("user:{}{email}{actor}", self.id),
             CallerSource::External => format!("external:{}{email}", self.id),
             CallerSource::AdminKey => format!("admin-key:{}", self.id),
         }
@@ -171,7 +175,7 @@ pub fn validate_group_name(name: &str) -> Result<(), String> {
 #[derive(Clone)]
 enum Verified {
     /// An edgefn access token for this user id.
-    Own { user_id: Arc<str>, expires_at: u64 },
+    Own { user_id: Arc<str>, expires_at: u64, actor: Option<Arc<str>> },
     /// A provider token; its claims are the caller.
     External { caller: Arc<Caller>, expires_at: u64 },
 }
@@ -248,6 +252,7 @@ impl Identity {
                 groups: Vec::new(),
                 metadata: Map::new(),
                 source: CallerSource::AdminKey,
+                actor: None,
             }));
         }
         let verified = match self.verified.get(token).await {
@@ -260,7 +265,11 @@ impl Identity {
             }
         };
         match verified {
-            Verified::Own { user_id, .. } => self.user_caller(&user_id).await.map(Some),
+            Verified::Own { user_id, actor, .. } => {
+                let mut caller = self.user_caller(&user_id).await?;
+                caller.actor = actor.map(|a| a.to_string());
+                Ok(Some(caller))
+            }
             Verified::External { caller, .. } => Ok(Some(Caller::clone(&caller))),
         }
     }
@@ -270,7 +279,8 @@ impl Identity {
         let issuer = tokens::unverified_issuer(token)?;
         if issuer == self.config.issuer {
             let claims = self.tokens.verify(token)?;
-            return Ok(Verified::Own { user_id: claims.sub.into(), expires_at: claims.exp });
+            let actor = claims.act.map(|actor| Arc::from(actor.sub));
+            return Ok(Verified::Own { user_id: claims.sub.into(), expires_at: claims.exp, actor });
         }
         match &self.external {
             Some(provider) if provider.issuer() == issuer => {
@@ -301,6 +311,7 @@ impl Identity {
             groups: profile.groups.clone(),
             metadata: profile.metadata.clone(),
             source: CallerSource::User,
+            actor: None,
         })
     }
 

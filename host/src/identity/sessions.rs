@@ -31,6 +31,23 @@ pub struct SessionTokens {
     pub user: UserView,
 }
 
+/// How long an access token issued for an admin to act as a user lasts.
+pub const ACTING_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An access token an admin asked for, to call functions as a user (the
+/// admin interface's test console). No refresh token: it cannot be renewed.
+#[derive(Serialize)]
+pub struct ActingToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// Who it acts for.
+    pub user: UserView,
+    /// Who acts: the admin key's caller label.
+    pub actor: String,
+}
+
 /// One sign-in request.
 pub struct SignInAttempt<'a> {
     pub email: &'a str,
@@ -162,11 +179,37 @@ impl Identity {
         .insert(&self.db)
         .await?;
         Ok(SessionTokens {
-            access_token: self.tokens.issue(&user.id, family, self.config.access_ttl),
+            access_token: self.tokens.issue(&user.id, family, self.config.access_ttl, None),
             token_type: "bearer",
             expires_in: self.config.access_ttl.as_secs(),
             refresh_token: refresh,
             user,
+        })
+    }
+
+    /// A short-lived access token for `user_id`, acted on by the admin key
+    /// whose caller label is `actor` (`admin-key:<prefix>`).
+    ///
+    /// Invariant: it admits no more than the user's own token would. It is
+    /// refused for a disabled user; it carries the actor, so every execution
+    /// record of its calls names the admin as well as the user; it lasts
+    /// [`ACTING_TOKEN_TTL`] and has no refresh token; disabling or deleting
+    /// the user ends it like any of their tokens.
+    pub async fn acting_token(&self, user_id: &str, actor: &str) -> Result<ActingToken, IdentityError> {
+        let user = self.user(user_id).await?;
+        if user.disabled {
+            return Err(IdentityError::Conflict(format!(
+                "{} is disabled, so a token for them would be refused; enable the account to call functions as them",
+                user.email
+            )));
+        }
+        let session = format!("acting:{}", uuid::Uuid::now_v7());
+        Ok(ActingToken {
+            access_token: self.tokens.issue(&user.id, &session, ACTING_TOKEN_TTL, Some(actor)),
+            token_type: "bearer",
+            expires_in: ACTING_TOKEN_TTL.as_secs(),
+            user,
+            actor: actor.to_owned(),
         })
     }
 

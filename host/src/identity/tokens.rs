@@ -27,6 +27,17 @@ pub struct AccessClaims {
     /// The refresh-token family (session) it was issued in.
     pub sid: String,
     pub role: String,
+    /// On a token an admin had issued to call functions as this user, the
+    /// admin (RFC 8693's actor claim); absent on the user's own tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// Who acts on the subject's behalf.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Actor {
+    /// The admin key's caller label, `admin-key:<prefix>`.
+    pub sub: String,
 }
 
 struct SigningKey {
@@ -64,8 +75,9 @@ impl TokenKeys {
         TokenKeys { issuer: issuer.to_owned(), keys, validation }
     }
 
-    /// A signed access token for `user_id` in session `session_id`.
-    pub fn issue(&self, user_id: &str, session_id: &str, ttl: Duration) -> String {
+    /// A signed access token for `user_id` in session `session_id`, acted
+    /// on by `actor` when an admin asked for it.
+    pub fn issue(&self, user_id: &str, session_id: &str, ttl: Duration, actor: Option<&str>) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -76,6 +88,7 @@ impl TokenKeys {
             exp: now + ttl.as_secs().max(1),
             sid: session_id.to_owned(),
             role: "authenticated".into(),
+            act: actor.map(|sub| Actor { sub: sub.to_owned() }),
         };
         let key = &self.keys[0];
         let mut header = Header::new(Algorithm::HS256);

@@ -1,14 +1,15 @@
 //! Admin API for identity: users, groups and admin keys. Mounted inside
 //! `routes::admin`, behind its admin-key check.
 
+use super::admin::AdminKeyPrefix;
 use super::{AppState, JsonBody, parse_json};
 use crate::error::ApiError;
 use crate::identity::{NewUser, UserPatch};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/users/{id}/token", post(acting_token))
         .route("/groups", get(list_groups).post(create_group))
         .route("/groups/{name}", axum::routing::delete(delete_group))
         .route("/groups/{name}/members/{user_id}", put(add_member).delete(remove_member))
@@ -50,6 +52,20 @@ async fn get_user(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 async fn update_user(State(state): State<AppState>, Path(id): Path<String>, body: JsonBody<UserPatch>) -> Result<Response, ApiError> {
     let patch = parse_json(body, r#"{"email", "password", "groups", "metadata", "disabled"} (any of them)"#)?;
     Ok(Json(state.identity.update_user(&id, patch).await?).into_response())
+}
+
+/// A short-lived access token to call functions as this user (the admin
+/// interface's test console); its calls are recorded as the user *via* this
+/// admin key, and the issue is logged.
+async fn acting_token(
+    State(state): State<AppState>,
+    Extension(admin): Extension<AdminKeyPrefix>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let actor = format!("admin-key:{}", admin.0);
+    let token = state.identity.acting_token(&id, &actor).await?;
+    tracing::info!(user = %id, admin_key = %admin.0, "admin key issued an access token to act as a user");
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], Json(token)).into_response())
 }
 
 async fn delete_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
