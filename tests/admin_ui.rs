@@ -1,6 +1,7 @@
-//! What the admin interface needs from the admin API: a time series of
-//! execution records for its charts, and a short-lived token to call a
-//! function as a chosen user.
+//! The admin interface: its files served from the binary with a strict
+//! Content-Security-Policy, and the two admin API routes it needs (a time
+//! series for its charts, and a short-lived token to call a function as a
+//! chosen user).
 
 mod common;
 
@@ -8,6 +9,55 @@ use common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
+
+#[tokio::test]
+async fn interface_is_served_from_the_binary_with_a_strict_policy() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let bare = client.get(server.url("/admin")).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(bare.headers()["location"], "/admin/");
+
+    // The files hold no secret: the page loads before anyone signs in.
+    let index = client.get(server.url("/admin/")).send().await.unwrap();
+    assert_eq!(index.status(), StatusCode::OK);
+    let headers = index.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-cache");
+    let html = index.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="assets/js/app.js"></script>"#), "{html}");
+    assert!(!html.contains("<script>"), "no inline script");
+
+    // An unchanged file is answered 304 from its ETag.
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let again = client.get(server.url("/admin/")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+
+    for (path, content_type) in [
+        ("/admin/assets/js/app.js", "text/javascript; charset=utf-8"),
+        ("/admin/assets/app.css", "text/css; charset=utf-8"),
+        ("/admin/assets/favicon.svg", "image/svg+xml"),
+    ] {
+        let reply = client.get(server.url(path)).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::OK, "{path}");
+        assert_eq!(reply.headers()["content-type"], content_type, "{path}");
+    }
+    let missing = client.get(server.url("/admin/assets/js/nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
+    let traversal = client.get(server.url("/admin/assets/../../Cargo.toml")).send().await.unwrap();
+    assert_ne!(traversal.status(), StatusCode::OK);
+
+    // The API next to it is unchanged: still behind the admin key.
+    let api = client.get(server.url("/admin/v1/functions")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
 
 async fn series(server: &TestServer, query: &str) -> Value {
     let reply = server.send(server.admin(Method::GET, &format!("/executions/series?{query}"))).await;

@@ -4,6 +4,7 @@ mod admin;
 mod admin_database;
 mod admin_executions;
 mod admin_identity;
+mod admin_ui;
 mod auth;
 mod invoke;
 
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/functions/v1/{name}/", any(invoke::invoke))
         .route("/functions/v1/{name}/{*rest}", any(invoke::invoke))
         .nest("/admin/v1", admin::router(state.clone()))
+        .merge(admin_ui::router())
         .nest("/auth/v1", auth::router())
         .route("/metrics", admin::metrics_behind_key(state.clone()))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
