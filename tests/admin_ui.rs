@@ -1,14 +1,17 @@
 //! The admin interface: its files served from the binary with a strict
-//! Content-Security-Policy, and the two admin API routes it needs (a time
+//! Content-Security-Policy, the two admin API routes it needs (a time
 //! series for its charts, and a short-lived token to call a function as a
-//! chosen user).
+//! chosen user), and the whole interface driven in headless Chromium
+//! (tests/support/admin-ui.e2e.mjs) against the real server.
 
 mod common;
 
-use common::TestServer;
+use common::{ADMIN_KEY, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn interface_is_served_from_the_binary_with_a_strict_policy() {
@@ -200,4 +203,63 @@ async fn an_admin_calls_a_function_as_a_user_and_the_record_names_both() {
     let own = server.access_token("bob@example.com").await;
     let with_user_token = server.send(reqwest::Client::new().post(server.url(&format!("/admin/v1/users/{bob}/token"))).bearer_auth(own)).await;
     assert_eq!(with_user_token.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Where the e2e run writes its screenshots: the committed set under
+/// docs/screenshots when `EDGEFN_UPDATE_SCREENSHOTS=1`, a scratch folder otherwise.
+fn screenshot_dir() -> PathBuf {
+    if std::env::var("EDGEFN_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+    } else {
+        common::unique_dir("admin-ui-screenshots")
+    }
+}
+
+#[tokio::test]
+async fn the_interface_works_end_to_end_in_chromium() {
+    let support = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).exists(), "{chromium} is missing: scripts/install-deps installs Debian's chromium (or set CHROMIUM)");
+    assert!(
+        support.join("node_modules/playwright-core").is_dir(),
+        "tests/support/node_modules/playwright-core is missing: scripts/install-deps runs npm ci there"
+    );
+
+    let server = TestServer::start().await;
+    let shots = screenshot_dir();
+    let started = Instant::now();
+    let mut node = Command::new("node")
+        .arg(support.join("admin-ui.e2e.mjs"))
+        .env("EDGEFN_URL", &server.base)
+        .env("EDGEFN_ADMIN_KEY", ADMIN_KEY)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", &chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running node (scripts/install-deps installs it)");
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let (stdout, stderr) = (read(Box::new(node.stdout.take().unwrap())), read(Box::new(node.stderr.take().unwrap())));
+    // Never hang the suite: each of the script's waits gives up after 10 s.
+    let deadline = started + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = node.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = node.kill();
+            break node.wait().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    println!("{stdout}");
+    assert!(status.success(), "the admin interface e2e run failed after {:.1} s:\n{stderr}\n--- its steps ---\n{stdout}", started.elapsed().as_secs_f64());
+    eprintln!("admin interface e2e: {:.1} s; screenshots in {}", started.elapsed().as_secs_f64(), shots.display());
 }
