@@ -86,6 +86,7 @@ async function shot(name, { fullPage = true } = {}) {
   // The page as a person arriving at it sees it: no leftover announcements, no hover.
   await page.evaluate(() => {
     document.querySelectorAll(".toast").forEach((toast) => toast.remove());
+    document.activeElement?.blur();
     window.scrollTo(0, 0);
   });
   await page.mouse.move(0, 0);

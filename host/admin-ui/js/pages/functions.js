@@ -52,8 +52,8 @@ export function render({ view, query, navigate, setTitle }) {
           {},
           h("th", { scope: "row" }, h("a", { href: `#/functions/${encodeURIComponent(f.name)}`, class: "strong" }, f.name)),
           h("td", {}, fmt.policyBadge(f.access?.policy)),
-          h("td", { class: "num" }, f.active_version ? `v${f.active_version}` : "none"),
-          h("td", {}, fmt.ago(f.updated_at)),
+          h("td", { class: "num hide-narrow" }, f.active_version ? `v${f.active_version}` : "none"),
+          h("td", { class: "hide-narrow" }, fmt.ago(f.updated_at)),
           h("td", { class: "num" }, s ? fmt.number(s.count) : "0"),
           h("td", { class: ["num", s && s.error_rate > 0 ? "warn-text" : null] }, s ? fmt.percent(s.error_rate) : "—"),
           h("td", { class: "num" }, s ? fmt.duration(s.p95_us) : "—"),
@@ -64,7 +64,7 @@ export function render({ view, query, navigate, setTitle }) {
         body,
         table(
           `Functions, with invocations over the ${label}`,
-          ["Name", "Policy", "Active", "Last deploy", h("th", { scope: "col", class: "num" }, "Invocations"), h("th", { scope: "col", class: "num" }, "Error rate"), h("th", { scope: "col", class: "num" }, "p95")],
+          ["Name", "Policy", h("th", { scope: "col", class: "num hide-narrow" }, "Active"), h("th", { scope: "col", class: "hide-narrow" }, "Last deploy"), h("th", { scope: "col", class: "num" }, short("Invocations", "Calls")), h("th", { scope: "col", class: "num" }, short("Error rate", "Errors")), h("th", { scope: "col", class: "num" }, "p95")],
           rows,
         ),
         h("p", { class: "hint" }, `Invocations, error rate (anything but ok: errors, denials, traps) and p95 duration over the ${label}.`),
@@ -74,6 +74,11 @@ export function render({ view, query, navigate, setTitle }) {
     }
   };
   load();
+}
+
+/** A column heading with a shorter word for phone screens (only one is displayed, so only one is read). */
+function short(long, brief) {
+  return [h("span", { class: "wide-only" }, long), h("span", { class: "narrow-only" }, brief)];
 }
 
 export function renderNew({ view, navigate, setTitle }) {

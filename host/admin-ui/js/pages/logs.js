@@ -143,7 +143,7 @@ function filterForm(filters, rangeKey, navigate) {
     .catch(() => {});
   const outcome = field("Outcome", h("select", { name: "outcome" }, h("option", { value: "" }, "Any"), OUTCOMES.map((o) => h("option", { value: o, selected: o === filters.outcome }, o))));
   const range = field("Time", h("select", { name: "range" }, RANGES.map(([key, label]) => h("option", { value: key, selected: key === rangeKey }, label))));
-  const q = field("Text in console or error", h("input", { type: "search", name: "q", value: filters.q, spellcheck: "false" }));
+  const q = field("Text", h("input", { type: "search", name: "q", value: filters.q, spellcheck: "false", placeholder: "in console or error" }));
   const status = field("Status", h("input", { type: "text", name: "status", value: filters.status, inputmode: "numeric", placeholder: "404", size: "4" }));
   const caller = field("Caller", h("input", { type: "text", name: "caller", value: filters.caller, spellcheck: "false", placeholder: "user:… or admin-key:" }), "The start of the caller label.");
   const version = field("Version", h("input", { type: "text", name: "version", value: filters.version, inputmode: "numeric", size: "4" }));
