@@ -136,7 +136,10 @@ export function lines(source) {
  * 1-based line to point out (a compile error's).
  */
 export function codeView(source, { label = "Source", mark } = {}) {
-  const rows = lines(source).map((tokens, index) =>
+  const all = lines(source);
+  // A final line break ends the last line; it does not start an empty one.
+  if (all.length > 1 && !all[all.length - 1].length) all.pop();
+  const rows = all.map((tokens, index) =>
     h(
       "span",
       { class: ["line", index + 1 === mark ? "marked" : null], "data-n": index + 1 },

@@ -144,7 +144,7 @@ async function versions({ name, fn, body, path, query, navigate }) {
   const ordered = [...fn.versions].sort((a, b) => b.version - a.version);
   const rows = ordered.map((v) => {
     const active = v.version === fn.active_version;
-    const activate = h("button", { type: "button", class: "secondary small", "data-busy": "Activating…" }, active ? "Active" : "Roll back to this");
+    const activate = h("button", { type: "button", class: "secondary small", "data-busy": "Activating…" }, active ? "Active" : v.version < fn.active_version ? "Roll back to this" : "Activate");
     activate.disabled = active;
     confirmedButton(
       activate,
@@ -174,7 +174,7 @@ async function versions({ name, fn, body, path, query, navigate }) {
   replace(
     body,
     table(`Versions of ${name}`, ["Version", "Deployed", h("th", { scope: "col", class: "hide-narrow" }, "Source hash"), "Limits", h("th", { scope: "col", class: "hide-narrow" }, "Egress"), h("th", { scope: "col", class: "hide-narrow" }, "Database role"), "Action"], rows),
-    h("h2", {}, `Source of v${chosen}`),
+    chosen ? h("h2", {}, `Source of v${chosen}`) : null,
     sourceBox,
   );
   if (!chosen) return replace(sourceBox, empty("No versions", "Deploy one from the Deploy tab."));
