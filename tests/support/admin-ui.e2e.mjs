@@ -3,8 +3,10 @@
 // it): sign in, deploy a function, run it from the test console, find its
 // record in the logs with its console output, filter the logs, follow the
 // live tail, change the policy and see the denied call recorded, call as a
-// user, set and rotate a secret. Fails on the first step that does not
-// happen, and on any script error or CSP violation in the page.
+// user, build a metadata policy, set and rotate a secret, deploy a second
+// version and roll back, and the groups, keys and database pages. Fails on
+// the first step that does not happen, and on any script error or CSP
+// violation in the page.
 //
 // Environment: EDGEFN_URL, EDGEFN_ADMIN_KEY, SCREENSHOT_DIR (where the
 // screenshots go); optional CHROMIUM (default /usr/bin/chromium) and
@@ -14,6 +16,7 @@
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
 import { extname, join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 
 const base = required("EDGEFN_URL");
 const adminKey = required("EDGEFN_ADMIN_KEY");
@@ -242,6 +245,29 @@ try {
   const denied = await recordRows().allTextContents();
   if (denied.length !== 1 || !/hello/.test(denied[0]) || !/401/.test(denied[0])) fail(`outcome=denied should list the one refused call, got ${JSON.stringify(denied)}`);
 
+  step("a metadata policy built in the editor: department equals engineering, or level above 2");
+  await page.goto(`${base}/admin/#/functions/hello/access`);
+  await page.getByText("Users whose metadata matches").click();
+  await page.getByLabel("Combine the conditions below with").selectOption("any");
+  await page.getByLabel("Metadata key").fill("department");
+  await page.getByLabel("Value", { exact: true }).fill("engineering");
+  await page.getByRole("button", { name: "Add condition" }).click();
+  await page.getByLabel("Metadata key").last().fill("level");
+  await page.getByLabel("Operator").last().selectOption("gt");
+  await page.getByLabel("Value", { exact: true }).last().fill("two");
+  await page.getByRole("button", { name: "Save access" }).click();
+  await expectText(page.locator(".condition .field-error"), "not a number", "the condition");
+  await page.getByLabel("Value", { exact: true }).last().fill("2");
+  await page.getByRole("button", { name: "Save access" }).click();
+  await expectToast("Access to hello saved");
+  const saved = await page.evaluate(async ({ key }) => (await (await fetch("/admin/v1/functions/hello/access", { headers: { Authorization: `Bearer ${key}` } })).json()).policy, { key: adminKey });
+  const expected = { type: "metadata", any: [{ key: "department", equals: "engineering" }, { key: "level", gt: 2 }] };
+  if (!isDeepStrictEqual(saved, expected)) fail(`the saved policy is ${JSON.stringify(saved)}`);
+  await page.goto(`${base}/admin/#/console?function=hello`);
+  await page.getByLabel("A user", { exact: true }).check();
+  await page.getByRole("button", { name: "Send request" }).click();
+  await expectText(page.locator(".response-line"), "201", "the response status (ada's department is engineering)");
+
   step("set a secret, rotate it; its value is never shown");
   await page.getByRole("link", { name: "Secrets" }).click();
   await expectText(page.locator(".state"), "No secrets yet", "the empty secret list");
@@ -264,6 +290,21 @@ try {
   await page.getByLabel("GREETING_KEY").check();
   await page.getByRole("button", { name: "Save grants" }).click();
   await expectToast("Grants of hello saved");
+
+  step("deploy v2 from the Deploy tab with its own deadline, then roll back to v1");
+  await page.goto(`${base}/admin/#/functions/hello/deploy`);
+  const source = page.getByLabel("Source", { exact: true });
+  if ((await source.inputValue()) !== HELLO) fail("the deploy form does not start from the active version's source");
+  await source.fill(HELLO.replace('"greeting"', '"hi"'));
+  await page.getByText("Limits, egress and database role of this version").click();
+  await page.getByLabel("Deadline (ms)").fill("5000");
+  await page.getByRole("button", { name: "Deploy v2" }).click();
+  await expectToast("Deployed hello v2");
+  await expectText(page.locator("tbody tr"), "deadline 5000 ms", "the versions table");
+  await page.locator("tbody tr").filter({ hasText: "server defaults" }).getByRole("button", { name: "Roll back to this" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Activate v1" }).click();
+  await expectToast("hello now runs v1");
+  await expectText(page.locator(".url-line"), "v1 active", "the function header");
 
   step("groups list their members; a new admin key is shown once");
   await page.goto(`${base}/admin/#/groups`);
