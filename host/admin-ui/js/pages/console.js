@@ -145,6 +145,16 @@ async function call(url, init, result, as) {
     replace(result, failure({ title: "The request did not complete", message: error.message }));
     return;
   }
+  if (response.type === "opaqueredirect") {
+    replace(
+      result,
+      failure({
+        title: "The function answered with a redirect",
+        message: "Browsers do not let a page read a redirect answer (its status and Location header are hidden), so the test console cannot show it. Its execution record is on the Logs page; curl -i shows the answer itself.",
+      }),
+    );
+    return;
+  }
   const text = await response.arrayBuffer();
   const elapsed = performance.now() - started;
   const id = response.headers.get("x-edgefn-invocation-id");
