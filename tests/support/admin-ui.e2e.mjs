@@ -96,6 +96,16 @@ async function shot(name, { fullPage = true } = {}) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage });
 }
 
+/** Waits until the batch writer has stored `count` records matching `query` (admin API, from here). */
+async function waitForRecords(query, count) {
+  for (let i = 0; i < 100; i += 1) {
+    const response = await fetch(`${base}/admin/v1/executions?${query}&limit=1000`, { headers: { Authorization: `Bearer ${adminKey}` } });
+    if ((await response.json()).executions.length >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  fail(`fewer than ${count} records match ${query} after 5 s`);
+}
+
 /** The toast (a live region) that says an action worked. */
 async function expectToast(text) {
   await page.locator(".toast", { hasText: text }).first().waitFor();
@@ -174,6 +184,9 @@ try {
     for (let i = 0; i < 3; i += 1) await fetch("/functions/v1/charge", { method: "POST" });
     for (let i = 0; i < 4; i += 1) await fetch("/functions/v1/hello");
   }, { key: adminKey });
+
+  await waitForRecords("function=charge", 3);
+  await waitForRecords("function=hello&q=nobody", 4);
 
   step("filter the logs: function, outcome, text");
   await page.goto(`${base}/admin/#/logs`);

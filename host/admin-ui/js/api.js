@@ -106,11 +106,12 @@ export const get = (path, query, options) => api("GET", withQuery(path, query), 
 
 /**
  * Follows the live tail (server-sent events over fetch, since EventSource
- * cannot send an Authorization header). Calls `onRecord` per record and
+ * cannot send an Authorization header). Calls `onOpen` once the server has
+ * answered (from then on no new record is missed), `onRecord` per record and
  * `onLagged(missed)` when the server says this reader fell behind.
  * Resolves when `signal` aborts or the stream ends.
  */
-export async function tail(query, { onRecord, onLagged, signal }) {
+export async function tail(query, { onOpen, onRecord, onLagged, signal }) {
   let response;
   try {
     response = await fetch(new URL(withQuery("executions/tail", query), API_BASE), {
@@ -123,6 +124,7 @@ export async function tail(query, { onRecord, onLagged, signal }) {
     throw new NetworkError(error);
   }
   if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  onOpen?.();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   try {

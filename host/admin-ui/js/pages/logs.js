@@ -101,9 +101,12 @@ export function render({ view, query, navigate, signal, setTitle }) {
     signal.addEventListener("abort", stop);
     tailButton.setAttribute("aria-pressed", "true");
     tailButton.textContent = "Stop tail";
-    tailStatus.textContent = "Following new records as they happen…";
+    tailStatus.textContent = "Connecting…";
     tail(Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), {
       signal: following.signal,
+      onOpen() {
+        tailStatus.textContent = "Following new records as they happen…";
+      },
       onRecord(record) {
         if (shown.has(record.id)) return;
         shown.add(record.id);
