@@ -16,6 +16,7 @@ source benches/common.sh
 
 ./target/release/otlp_sink 127.0.0.1:18095 &
 pids+=("$!")
+sink_pid=$!
 
 # start <port> <label> <flags...>
 start() {
@@ -23,6 +24,7 @@ start() {
   EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen "127.0.0.1:$port" \
     --data-dir "$work/$label" --cache-dir target/bench-engine-cache "$@" > "$work/$label.log" 2>&1 &
   pids+=("$!")
+  eval "pid_$label=$!"
   for _ in $(seq 200); do grep -q "listening" "$work/$label.log" && break; sleep 0.1; done
   curl -sf -X POST -H "Authorization: Bearer $key" --data-binary @benches/reference/hello.js \
     "http://127.0.0.1:$port/admin/v1/functions/hello/versions" > /dev/null
@@ -33,15 +35,29 @@ start() {
 start 18093 on --otlp-endpoint http://127.0.0.1:18095 --otlp-protocol http/protobuf
 start 18094 off --record-executions false
 
+# CPU time (user + system) a process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# "<requests/s> <CPU µs per request>" for one wrk run against <port> <pid>.
+# The CPU is the server's plus the receiver's, read again after the pause
+# that follows the run, so work the server finishes after the run (the
+# record writer's last batch, the last span export) is counted too. CPU per
+# request moves much less than throughput when other work shares the machine.
 measure() {
-  wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$1/functions/v1/hello" > "$work/wrk.txt"
+  local port=$1 pid=$2 before after requests
+  before=$(( $(cpu_ticks "$pid") + $(cpu_ticks "$sink_pid") ))
+  wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$port/functions/v1/hello" > "$work/wrk.txt"
   if grep -q "Non-2xx" "$work/wrk.txt"; then cat "$work/wrk.txt" >&2; exit 1; fi
-  awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
+  sleep 3
+  after=$(( $(cpu_ticks "$pid") + $(cpu_ticks "$sink_pid") ))
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+  awk -v rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")" -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
+    -v n="$requests" 'BEGIN { printf "%s %.1f\n", rps, ticks / hz * 1e6 / n }'
 }
-on1=$(measure 18093); sleep 3
-off1=$(measure 18094); sleep 3
-off2=$(measure 18094); sleep 3
-on2=$(measure 18093); sleep 3
+read -r on1 on1_cpu < <(measure 18093 "$pid_on")
+read -r off1 off1_cpu < <(measure 18094 "$pid_off")
+read -r off2 off2_cpu < <(measure 18094 "$pid_off")
+read -r on2 on2_cpu < <(measure 18093 "$pid_on")
 
 read -r exports bytes < <(curl -sf http://127.0.0.1:18095/count)
 [ "$exports" -gt 0 ] || { echo "the receiver got no spans: tracing was not on" >&2; exit 1; }
@@ -49,6 +65,12 @@ echo "== hello world, wrk -t2 -c32 -d${duration}s, ABBA"
 printf "%-34s %10s %10s\n" "server" "run 1" "run 2"
 printf "%-34s %10s %10s\n" "records on + OTLP export (req/s)" "$on1" "$on2"
 printf "%-34s %10s %10s\n" "records off, no tracing (req/s)" "$off1" "$off2"
+printf "%-34s %10s %10s\n" "on: CPU µs per request" "$on1_cpu" "$on2_cpu"
+printf "%-34s %10s %10s\n" "off: CPU µs per request" "$off1_cpu" "$off2_cpu"
 echo "the receiver took $exports OTLP exports, $bytes bytes"
 awk -v a="$on1" -v b="$on2" -v c="$off1" -v d="$off2" 'BEGIN {
   printf "on / off throughput: %.3fx (target: >= 0.90x)\n", (a + b) / (c + d) }'
+# The same comparison by CPU per request (off / on): what observability
+# costs the server itself, whoever else uses the machine meanwhile.
+awk -v a="$on1_cpu" -v b="$on2_cpu" -v c="$off1_cpu" -v d="$off2_cpu" 'BEGIN {
+  printf "off / on CPU per request: %.3fx (less moved than throughput by other work on the machine)\n", (c + d) / (a + b) }'
