@@ -159,7 +159,8 @@ impl Outbound {
         std::mem::take(&mut *self.usage.lock().unwrap())
     }
 
-    /// Everything that can be decided before sending.
+    /// Everything that can be decided before sending; the error is the
+    /// message the function's `fetch` rejects with.
     fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<(Arc<OutboundHttp>, Destination, Route), String> {
         let Some(http) = self.http.clone() else {
             return Err("fetch() is not available while a function is being compiled (at module top level)".into());
@@ -173,7 +174,10 @@ impl Outbound {
             ));
         }
         let destination = Destination::parse(request.uri())?;
-        let route = http.rules.check(self.allowlist.as_deref(), &destination)?;
+        let route = http
+            .rules
+            .check(self.allowlist.as_deref(), &destination)
+            .map_err(|refused| format!("egress denied: {refused}"))?;
         Ok((http, destination, route))
     }
 
@@ -251,7 +255,7 @@ impl WasiHttpHooks for Outbound {
                     error: Some(message.clone()),
                 };
                 usage.lock().unwrap().record(call, true);
-                return Box::new(async move { Err(Error::InternalError(Some(format!("egress denied: {message}")))) });
+                return Box::new(async move { Err(Error::InternalError(Some(message))) });
             }
         };
         let mut span = self.client_span(&method, &destination);
