@@ -367,10 +367,14 @@ async fn limits_timeouts_and_broken_upstreams_are_clear_errors() {
     let record = server.execution(&id).await;
     assert_eq!(record["outcome"], "ok");
     assert_eq!(record["outbound"]["requests"], 7, "{}", record["outbound"]);
-    // Failed before any response: the hang, the oversized response with a
-    // Content-Length, the oversized upload and the reset (the aborted one was
-    // cancelled, and the chunked one failed while its body streamed).
-    assert_eq!(record["outbound"]["failed"], 4, "{}", record["outbound"]);
+    // Failed: the hang, both oversized responses (one refused by its
+    // Content-Length, one cut off while it streamed), the oversized upload
+    // and the reset. The aborted one was the function's own choice.
+    assert_eq!(record["outbound"]["failed"], 5, "{}", record["outbound"]);
+    let calls = record["outbound"]["calls"].as_array().unwrap();
+    let chunked = calls.iter().find(|c| c["url"].as_str().unwrap().ends_with("/big-chunked/20000")).expect("the chunked call");
+    assert_eq!(chunked["status"], 200, "{chunked}");
+    assert!(chunked["error"].as_str().unwrap().contains("--outbound-max-response-bytes"), "{chunked}");
 }
 
 #[tokio::test]

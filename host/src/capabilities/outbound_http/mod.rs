@@ -117,15 +117,26 @@ pub struct OutboundUsage {
 const MAX_RECORDED_CALLS: usize = 32;
 
 impl OutboundUsage {
-    fn record(&mut self, call: OutboundCall, denied: bool) {
+    /// Counts a call and keeps it if there is room; returns where it is kept.
+    fn record(&mut self, call: OutboundCall, denied: bool) -> Option<usize> {
         if denied {
             self.denied += 1;
         } else if call.error.is_some() {
             self.failed += 1;
         }
         self.duration_us += call.duration_us;
-        if self.calls.len() < MAX_RECORDED_CALLS {
+        (self.calls.len() < MAX_RECORDED_CALLS).then(|| {
             self.calls.push(call);
+            self.calls.len() - 1
+        })
+    }
+
+    /// A call whose response arrived but whose body then failed (too large,
+    /// cut off, too slow) is a failed call too.
+    fn body_failed(&mut self, call: Option<usize>, error: &Error) {
+        self.failed += 1;
+        if let Some(call) = call.and_then(|index| self.calls.get_mut(index)) {
+            call.error = Some(describe(error));
         }
     }
 }
@@ -263,6 +274,7 @@ impl WasiHttpHooks for Outbound {
         Box::new(async move {
             let started = Instant::now();
             let url = recorded_url(&destination);
+            let host = destination.shown_host();
             let result = send(&http, route, destination, request, traceparent).await;
             let duration_us = started.elapsed().as_micros() as u64;
             let (status, error) = match &result {
@@ -282,23 +294,27 @@ impl WasiHttpHooks for Outbound {
                 }
                 span.end();
             }
-            usage.lock().unwrap().record(OutboundCall { method: method.to_string(), url, status, duration_us, error }, false);
-            let response = result?;
+            let call = usage.lock().unwrap().record(OutboundCall { method: method.to_string(), url, status, duration_us, error }, false);
+            let limit = http.limits.max_response_bytes;
+            let response = result?.map(|inner| {
+                CappedBody { inner, remaining: limit, limit, host, timeout: http.limits.timeout, usage, call, failed: false }
+                    .boxed_unsync()
+            });
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> = Box::new(async { Ok(()) });
             Ok((response, done))
         })
     }
 }
 
-/// Sends an admitted request; the response body streams to the guest
-/// through [`CappedBody`].
+/// Sends an admitted request; the caller streams the response body to the
+/// guest through [`CappedBody`].
 async fn send(
     http: &OutboundHttp,
     route: Route,
     destination: Destination,
     request: http::Request<WasiBody>,
     traceparent: Option<String>,
-) -> Result<http::Response<WasiBody>, Error> {
+) -> Result<http::Response<reqwest::Body>, Error> {
     let limits = http.limits;
     let (parts, body) = request.into_parts();
     let body = http_body_util::Limited::new(body, limits.max_request_bytes)
@@ -336,13 +352,7 @@ async fn send(
     {
         return Err(too_large(&destination.shown_host(), Some(length), limits.max_response_bytes));
     }
-    let response: http::Response<reqwest::Body> = response.into();
-    let timeout = limits.timeout;
-    let host = destination.shown_host();
-    Ok(response.map(|body| {
-        CappedBody { inner: body, remaining: limits.max_response_bytes, limit: limits.max_response_bytes, host, timeout }
-            .boxed_unsync()
-    }))
+    Ok(response.into())
 }
 
 /// A response body over the limit, in words.
@@ -452,13 +462,27 @@ impl reqwest::dns::Resolve for CheckedResolver {
 }
 
 /// A response body that stops at the size limit, so a function (and the
-/// host's memory) never receives more than it may.
+/// host's memory) never receives more than it may, and that reports a
+/// failure to the invocation's record.
 struct CappedBody {
     inner: reqwest::Body,
     remaining: usize,
     limit: usize,
     host: String,
     timeout: Duration,
+    usage: Arc<Mutex<OutboundUsage>>,
+    /// Where the record keeps this call, if it does.
+    call: Option<usize>,
+    failed: bool,
+}
+
+impl CappedBody {
+    fn fail(&mut self, error: Error) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        if !std::mem::replace(&mut self.failed, true) {
+            self.usage.lock().unwrap().body_failed(self.call, &error);
+        }
+        Poll::Ready(Some(Err(error)))
+    }
 }
 
 impl http_body::Body for CappedBody {
@@ -471,7 +495,8 @@ impl http_body::Body for CappedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     if data.len() > this.remaining {
-                        return Poll::Ready(Some(Err(too_large(&this.host, None, this.limit))));
+                        let error = too_large(&this.host, None, this.limit);
+                        return this.fail(error);
                     }
                     this.remaining -= data.len();
                 }
@@ -492,7 +517,7 @@ impl http_body::Body for CappedBody {
                         error_chain(&e.without_url())
                     )))
                 };
-                Poll::Ready(Some(Err(error)))
+                this.fail(error)
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
