@@ -24,7 +24,7 @@ pub mod egress;
 use bytes::Bytes;
 use egress::{Allowlist, Destination, EgressRules, Route};
 use http_body_util::BodyExt;
-use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span, SpanKind, Status, Tracer};
 use opentelemetry::KeyValue;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -149,7 +149,6 @@ pub struct Outbound {
     /// The version's allowlist; `None` means the server's default.
     allowlist: Option<Arc<Allowlist>>,
     usage: Arc<Mutex<OutboundUsage>>,
-    started: u32,
     /// The execution span client spans go under.
     trace: Option<opentelemetry::Context>,
     /// The record's trace id, for `traceparent` when no span is recording.
@@ -172,19 +171,23 @@ impl Outbound {
 
     /// Everything that can be decided before sending; the error is the
     /// message the function's `fetch` rejects with.
-    fn admit(&mut self, request: &http::Request<WasiBody>) -> Result<(Arc<OutboundHttp>, Destination, Route), String> {
+    /// `attempt` counts this invocation's requests, this one included.
+    fn admit(
+        &self,
+        attempt: u32,
+        destination: Result<Destination, String>,
+    ) -> Result<(Arc<OutboundHttp>, Destination, Route), String> {
         let Some(http) = self.http.clone() else {
             return Err("fetch() is not available while a function is being compiled (at module top level)".into());
         };
-        self.started += 1;
-        if self.started > http.limits.max_requests {
+        if attempt > http.limits.max_requests {
             return Err(format!(
                 "this invocation already made {} outbound requests, the most one invocation may make \
                  (--outbound-max-requests; redirects count)",
                 http.limits.max_requests
             ));
         }
-        let destination = Destination::parse(request.uri())?;
+        let destination = destination?;
         let route = http
             .rules
             .check(self.allowlist.as_deref(), &destination)
@@ -192,7 +195,7 @@ impl Outbound {
         Ok((http, destination, route))
     }
 
-    fn client_span(&self, method: &http::Method, destination: &Destination) -> Option<opentelemetry::global::BoxedSpan> {
+    fn client_span(&self, method: &http::Method, destination: &Destination, url: &str) -> Option<opentelemetry::global::BoxedSpan> {
         let cx = self.trace.as_ref()?;
         let tracer = crate::telemetry::traces::tracer();
         let span = tracer
@@ -202,23 +205,20 @@ impl Outbound {
                 KeyValue::new("http.request.method", method.to_string()),
                 KeyValue::new("server.address", destination.host.clone()),
                 KeyValue::new("server.port", i64::from(destination.port)),
-                KeyValue::new("url.full", recorded_url(destination)),
+                KeyValue::new("url.full", url.to_owned()),
             ])
             .start_with_context(tracer, cx);
         Some(span)
     }
 
     /// `traceparent` for the request: the client span's, or, when no span is
-    /// recording, the record's trace id with a fresh span id, so that the
-    /// called service can still be matched to this execution.
+    /// recording (tracing off and no caller's trace to carry on), the
+    /// record's trace id with a fresh span id, so that the called service
+    /// can still be matched to this execution.
     fn traceparent(&self, span: Option<&opentelemetry::global::BoxedSpan>) -> Option<String> {
         if let Some(context) = span.map(|s| s.span_context()).filter(|c| c.is_valid()) {
             let flags = if context.is_sampled() { "01" } else { "00" };
             return Some(format!("00-{}-{}-{flags}", context.trace_id(), context.span_id()));
-        }
-        let parent = self.trace.as_ref().map(|cx| cx.span().span_context().clone()).filter(|c| c.is_valid());
-        if let Some(context) = parent {
-            return Some(format!("00-{}-{}-01", context.trace_id(), fresh_span_id()));
         }
         self.trace_id.as_ref().map(|id| format!("00-{id}-{}-01", fresh_span_id()))
     }
@@ -253,14 +253,20 @@ impl WasiHttpHooks for Outbound {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
         let usage = self.usage.clone();
-        usage.lock().unwrap().requests += 1;
+        let attempt = {
+            let mut usage = usage.lock().unwrap();
+            usage.requests += 1;
+            usage.requests
+        };
         let method = request.method().clone();
-        let (http, destination, route) = match self.admit(&request) {
+        let destination = Destination::parse(request.uri());
+        let url = destination.as_ref().map(recorded_url).unwrap_or_default();
+        let (http, destination, route) = match self.admit(attempt, destination) {
             Ok(admitted) => admitted,
             Err(message) => {
                 let call = OutboundCall {
                     method: method.to_string(),
-                    url: Destination::parse(request.uri()).map(|d| recorded_url(&d)).unwrap_or_default(),
+                    url,
                     status: None,
                     duration_us: 0,
                     error: Some(message.clone()),
@@ -269,11 +275,10 @@ impl WasiHttpHooks for Outbound {
                 return Box::new(async move { Err(Error::InternalError(Some(message))) });
             }
         };
-        let mut span = self.client_span(&method, &destination);
+        let mut span = self.client_span(&method, &destination, &url);
         let traceparent = self.traceparent(span.as_ref());
         Box::new(async move {
             let started = Instant::now();
-            let url = recorded_url(&destination);
             let host = destination.shown_host();
             let result = send(&http, route, destination, request, traceparent).await;
             let duration_us = started.elapsed().as_micros() as u64;
