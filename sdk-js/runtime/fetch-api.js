@@ -568,10 +568,7 @@
   /** A request's body for sending: consumed, as reading it would. Null if none. */
   internal.takeRequestBody = (request) => {
     const state = requestState.get(request);
-    if (state.used) throw new TypeError("fetch(): the request's body has already been used");
-    if (state.bytes === null) return null;
-    state.used = true;
-    return state.bytes;
+    return state.bytes === null ? null : consume(state);
   };
 
   /** The response body's bytes, whether or not the function read them. */

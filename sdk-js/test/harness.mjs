@@ -92,7 +92,6 @@ export function fakeHttp(runtime, respond) {
     fake.pending.delete(id);
     fake.cancelled.push(id);
   };
-  native.httpPending = () => fake.pending.size;
   return fake;
 }
 

@@ -42,11 +42,6 @@ fn in_flight() -> &'static mut Vec<InFlight> {
     unsafe { &mut *std::ptr::addr_of_mut!(IN_FLIGHT) }
 }
 
-/// Requests that have not finished.
-pub fn pending() -> usize {
-    in_flight().len()
-}
-
 /// Sends a request; its response arrives through [`wait`].
 pub fn start(method: &str, url: &str, headers: &[(String, String)], body: Option<&[u8]>) -> Result<u32, String> {
     let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL {url}: {e}"))?;

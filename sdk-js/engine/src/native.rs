@@ -136,10 +136,7 @@ fn outbound_http<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> JsResult<()> {
         Function::new(
             ctx.clone(),
             |ctx: Ctx<'js>, method: JsString<'js>, url: JsString<'js>, flat: Array<'js>, body: Value<'js>| -> JsResult<u32> {
-                let mut headers = Vec::with_capacity(flat.len() / 2);
-                for i in (0..flat.len()).step_by(2) {
-                    headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
-                }
+                let headers = pairs_from_flat(&flat)?;
                 let body = if body.is_null() || body.is_undefined() { None } else { Some(bytes_argument(&ctx, &body)?) };
                 http::start(&lossy_string(&ctx, method), &lossy_string(&ctx, url), &headers, body)
                     .map_err(|message| Exception::throw_type(&ctx, &message))
@@ -172,7 +169,6 @@ fn outbound_http<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> JsResult<()> {
         })?,
     )?;
     native.set("httpCancel", Function::new(ctx.clone(), |id: u32| http::cancel(id))?)?;
-    native.set("httpPending", Function::new(ctx.clone(), || http::pending() as u32)?)?;
     Ok(())
 }
 
@@ -298,6 +294,15 @@ fn flat_headers<'js>(ctx: &Ctx<'js>, headers: Vec<(String, String)>) -> JsResult
     Ok(array)
 }
 
+/// The pairs of a flat `[name, value, ...]` array (the inverse of `flat_headers`).
+fn pairs_from_flat(flat: &Array<'_>) -> JsResult<Vec<(String, String)>> {
+    let mut pairs = Vec::with_capacity(flat.len() / 2);
+    for i in (0..flat.len()).step_by(2) {
+        pairs.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
+    }
+    Ok(pairs)
+}
+
 fn plumbing<T>(ctx: &Ctx<'_>, result: JsResult<T>) -> Result<T, Failure> {
     result.map_err(|e| failure::internal(ctx, e))
 }
@@ -345,10 +350,7 @@ pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Respons
     plumbing(ctx, (|| {
         let status: u16 = result.get("status")?;
         let flat: Array = result.get("headers")?;
-        let mut headers = Vec::with_capacity(flat.len() / 2);
-        for i in (0..flat.len()).step_by(2) {
-            headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
-        }
+        let headers = pairs_from_flat(&flat)?;
         let body: Value = result.get("body")?;
         let body = match bytes_of(&body) {
             Some(bytes) => bytes.to_vec(),
