@@ -17,6 +17,7 @@ use edgefn_host::database::policy::AuthContext;
 use edgefn_host::database::query::QueryContext;
 use edgefn_host::database::schema::TableSpec;
 use edgefn_host::database::{AppDatabase, PoliciesSpec};
+use edgefn_host::sandbox::Capabilities;
 use edgefn_host::sandbox::limits::Limits;
 use edgefn_migrations::{Migrator, MigratorTrait};
 use edgefn_world::types::{Invocation, Request};
@@ -103,7 +104,7 @@ fn database_query(c: &mut Criterion) {
                 let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None };
                 let database = ApplicationDatabase::new(app.clone(), context.clone(), DatabaseLimits::default());
                 let execution =
-                    sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), database, &Default::default()).await.unwrap();
+                    sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();
                 let response = execution.result.expect("the function answers");
                 assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
             })

@@ -45,7 +45,7 @@ fn sandbox_overhead(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let invocation = invocation(caller.clone());
                 let execution = sandbox
-                    .invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), Default::default(), &Default::default())
+                    .invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), &Default::default())
                     .await
                     .unwrap();
                 assert!(execution.result.is_ok());
