@@ -59,6 +59,8 @@ struct Engine {
     /// `runEventLoop()` from fetch.js: waits for the next timer or fetch
     /// response and runs its callbacks; false if nothing is pending.
     run_event_loop: Persistent<Function<'static>>,
+    /// What [`warm_up`] returned, kept alive for the snapshot.
+    _warmed: Option<Persistent<Object<'static>>>,
 }
 
 static mut ENGINE: Option<Engine> = None;
@@ -93,7 +95,10 @@ impl Guest for Component {
             (Persistent::save(&ctx, dispatch), Persistent::save(&ctx, run_event_loop))
         });
         // SAFETY: runs once, before any other export, in a single thread.
-        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_event_loop }) };
+        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_event_loop, _warmed: None }) };
+        let warmed = warm_up(engine());
+        // SAFETY: as above; nothing else holds a reference into ENGINE now.
+        unsafe { ENGINE.as_mut().expect("set above")._warmed = Some(warmed) };
     }
 }
 
@@ -123,25 +128,82 @@ impl handler::Guest for Component {
         let engine = engine();
         native::reset_clock();
         engine.runtime.context().with(|ctx| {
-            // SAFETY: the host only hands us bytecode this engine build produced,
-            // checked against its content hash before every load.
-            let declared = unsafe { Module::load(ctx.clone(), &bytecode) }
-                .map_err(|e| failure::from_js(&ctx, e, FailureKind::InvalidModule))?;
-            let (module, evaluated) = declared
-                .eval()
-                .map_err(|e| failure::from_js(&ctx, e, FailureKind::UncaughtException))?;
-            drive::<()>(&ctx, engine, evaluated)?;
-            let handler = fetch_handler(&ctx, &module)?;
-
-            let dispatch = engine.dispatch.clone().restore(&ctx).map_err(|e| failure::internal(&ctx, e))?;
-            let (method, url, headers, body) = native::request_arguments(&ctx, request)?;
-            let pending: Promise = dispatch
-                .call((handler, method, url, headers, body, native::invocation_object(&ctx, invocation)?))
-                .map_err(|e| failure::from_js(&ctx, e, FailureKind::UncaughtException))?;
-            let result: Object = drive(&ctx, engine, pending)?;
+            let result = run_fetch(&ctx, engine, &bytecode, request, invocation)?;
             native::response_from(&ctx, result)
         })
     }
+}
+
+/// Loads a function's bytecode, evaluates the module and runs its `fetch`
+/// for one request; the result is dispatch.js's `{ status, headers, body }`.
+fn run_fetch<'js>(
+    ctx: &Ctx<'js>,
+    engine: &Engine,
+    bytecode: &[u8],
+    request: Request,
+    invocation: Invocation,
+) -> Result<Object<'js>, Failure> {
+    // SAFETY: the host only hands us bytecode this engine build produced,
+    // checked against its content hash before every load.
+    let declared = unsafe { Module::load(ctx.clone(), bytecode) }
+        .map_err(|e| failure::from_js(ctx, e, FailureKind::InvalidModule))?;
+    let (module, evaluated) = declared
+        .eval()
+        .map_err(|e| failure::from_js(ctx, e, FailureKind::UncaughtException))?;
+    drive::<()>(ctx, engine, evaluated)?;
+    let handler = fetch_handler(ctx, &module)?;
+
+    let dispatch = engine.dispatch.clone().restore(ctx).map_err(|e| failure::internal(ctx, e))?;
+    let (method, url, headers, body) = native::request_arguments(ctx, request)?;
+    let pending: Promise = dispatch
+        .call((handler, method, url, headers, body, native::invocation_object(ctx, invocation)?))
+        .map_err(|e| failure::from_js(ctx, e, FailureKind::UncaughtException))?;
+    drive(ctx, engine, pending)
+}
+
+/// A function run through the whole request path once, at pre-initialization.
+///
+/// Why: every request starts from the snapshot, so whatever QuickJS creates on
+/// first use and then keeps (atoms, lazily built intrinsics, the shapes, that
+/// is hidden classes, of live objects) would otherwise be created again by
+/// every request. The warm-up keeps its Request, Response, Headers, `env` and
+/// `ctx` alive in its module, so what they use stays in the snapshot. Measured
+/// with fuel: 304K -> 272K Wasm instructions for hello world, and about 20
+/// fewer memory pages written per request. Nothing of it is reachable from a
+/// function's code; importing the module by name gets only its `fetch`.
+const WARM_UP_MODULE_NAME: &str = "edgefn:internal/warm-up";
+const WARM_UP_SOURCE: &str = r#"
+const kept = [];
+export default {
+  async fetch(request, env, ctx) {
+    const text = new Response("warm", { headers: { "content-type": "text/plain" } });
+    const json = Response.json({ warm: true }, { status: 201 });
+    kept.push(request, request.headers, request.headers.get("accept"), new URL(request.url), env, ctx, text, json, text.headers, json.headers);
+    return text;
+  },
+};
+"#;
+
+fn warm_up(engine: &Engine) -> Persistent<Object<'static>> {
+    engine.runtime.context().with(|ctx| {
+        let declared = Module::declare(ctx.clone(), WARM_UP_MODULE_NAME, WARM_UP_SOURCE)
+            .unwrap_or_else(|e| panic!("warm-up: {}", failure::describe(&ctx, e)));
+        let bytecode = declared
+            .write(javy::quickjs::WriteOptions { strip_source: true, ..Default::default() })
+            .unwrap_or_else(|e| panic!("warm-up: {}", failure::describe(&ctx, e)));
+        let header = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        let request = Request {
+            method: "GET".into(),
+            url: "http://localhost/functions/v1/warm-up".into(),
+            headers: vec![header("host", "localhost"), header("user-agent", "edgefn"), header("accept", "*/*")],
+            body: Vec::new(),
+        };
+        let invocation = Invocation { id: "warm-up".into(), function_name: "warm-up".into(), version: 1, caller: None };
+        let result = run_fetch(&ctx, engine, &bytecode, request, invocation)
+            .unwrap_or_else(|failure| panic!("warm-up: {}", failure.message));
+        // The result object too: its shape is dispatch's return value's.
+        Persistent::save(&ctx, result)
+    })
 }
 
 /// Runs the job queue, the timers and outbound requests until `promise` settles.
