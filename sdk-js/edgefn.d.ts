@@ -242,7 +242,9 @@ declare global {
 
   /**
    * Case-insensitive HTTP header list. Iteration yields lower-cased names in
-   * sorted order with repeated values joined by ", " (except Set-Cookie).
+   * sorted order with repeated values joined by ", " (except Set-Cookie). A
+   * response's headers go out in the order they were set, a repeated name as
+   * separate fields.
    */
   class Headers implements Iterable<[string, string]> {
     constructor(init?: HeadersInit);

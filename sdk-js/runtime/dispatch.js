@@ -46,8 +46,7 @@
   };
 
   /** `env`: one read-only property per granted secret, each fetched on first read. */
-  function makeEnv() {
-    const names = native.secretNames();
+  function makeEnv(names) {
     const target = {};
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
@@ -63,27 +62,46 @@
     return new Proxy(Object.freeze(target), envHandler);
   }
 
+  // Most functions are granted no secret: they all get this one `env`, built
+  // into the engine snapshot instead of by every request.
+  const NO_SECRETS = makeEnv([]);
+
+  // The invocation's state, for the ctx methods below. One invocation runs
+  // per instance, so plain module variables serve, and the methods are
+  // shared instead of being new closures for every request.
+  let pending = [];
+  let callerObject;
+
   /**
    * `ctx.caller`, built on first read: most functions never look, and
    * building it (the engine turns the host's record into objects) would cost
    * every request.
    */
-  function lazyCaller() {
-    let caller;
-    return () => {
-      if (caller === undefined) caller = freezeDeep(native.caller());
-      return caller;
-    };
+  function caller() {
+    if (callerObject === undefined) callerObject = freezeDeep(native.caller());
+    return callerObject;
   }
+
+  // The response is sent once these settle too: the instance ends with
+  // the invocation, so there is no "after the response" to run in.
+  function waitUntil(promise) {
+    pending.push(Promise.resolve(promise));
+  }
+
+  // edgefn has no origin to fall back to; kept so Workers code runs.
+  function passThroughOnException() {}
 
   // The request arrives as separate arguments, not as one object: every
   // property the engine sets costs it an atom lookup.
   async function dispatch(handler, method, url, headers, body, ctx) {
+    const waited = (pending = []);
+    callerObject = undefined;
     const request = internal.incomingRequest(method, url, headers, body);
-    const env = makeEnv();
-    const pending = [];
-    const caller = lazyCaller();
-    const context = Object.freeze({
+    const names = native.secretNames();
+    const env = names.length === 0 ? NO_SECRETS : makeEnv(names);
+    // Not frozen: it holds nothing shared, and freezing gives the object a
+    // shape of its own, one of the dearest steps QuickJS has on this path.
+    const context = {
       invocationId: ctx.invocationId,
       functionName: ctx.functionName,
       version: ctx.version,
@@ -91,14 +109,9 @@
         return caller();
       },
       db: database,
-      // The response is sent once these settle too: the instance ends with
-      // the invocation, so there is no "after the response" to run in.
-      waitUntil(promise) {
-        pending.push(Promise.resolve(promise));
-      },
-      // edgefn has no origin to fall back to; kept so Workers code runs.
-      passThroughOnException() {},
-    });
+      waitUntil,
+      passThroughOnException,
+    };
 
     const response = await handler.fetch(request, env, context);
     if (!(response instanceof Response)) {
@@ -107,8 +120,8 @@
     if (response.type === "error") {
       throw new TypeError("fetch() returned Response.error(); return a Response with an error status instead");
     }
-    if (pending.length) {
-      for (const outcome of await Promise.allSettled(pending)) {
+    if (waited.length) {
+      for (const outcome of await Promise.allSettled(waited)) {
         if (outcome.status === "rejected") {
           native.log("error", "A ctx.waitUntil() promise rejected: " + internal.inspect(outcome.reason));
         }

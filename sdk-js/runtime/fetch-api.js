@@ -43,6 +43,9 @@
 
   function headerValue(value) {
     let text = typeof value === "string" ? value : String(value);
+    // One native check instead of five string calls (charCodeAt, indexOf),
+    // which QuickJS makes dear on the path every response takes.
+    if (native.isPlainHeaderValue(text)) return text;
     if (text.length && (isHttpWhitespace(text.charCodeAt(0)) || isHttpWhitespace(text.charCodeAt(text.length - 1)))) {
       text = text.replace(HTTP_WHITESPACE, "");
     }
@@ -54,14 +57,19 @@
 
   // ---- Headers -----------------------------------------------------------
 
+  // Stored as one flat [lower-case name, value, name, value, ...] list in
+  // insertion order, the form the host sends and takes: the incoming
+  // request's headers become a Headers without conversion, and so does the
+  // response's on the way out. A response has a handful of headers, so the
+  // linear scans cost less than building a Map would.
   class Headers {
-    #map = new Map(); // lower-case name -> [values]
+    #list = [];
     #immutable = false;
 
     constructor(init) {
       if (init === undefined || init === null) return;
       if (init instanceof Headers) {
-        for (const [name, values] of init.#map) this.#map.set(name, values.slice());
+        this.#list = init.#list.slice();
       } else if (typeof init === "object" && typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
           const entry = [...pair];
@@ -70,7 +78,8 @@
         }
       } else if (typeof init === "object") {
         const names = Object.keys(init);
-        for (let i = 0; i < names.length; i++) this.#add(headerName(names[i]), headerValue(init[names[i]]));
+        const list = this.#list;
+        for (let i = 0; i < names.length; i++) list.push(headerName(names[i]), headerValue(init[names[i]]));
       } else {
         throw new TypeError("Headers: expected a Headers object, an array of [name, value] pairs, or a record");
       }
@@ -80,47 +89,81 @@
       if (this.#immutable) throw new TypeError("These headers are immutable");
     }
 
-    #add(key, text) {
-      const values = this.#map.get(key);
-      if (values) values.push(text);
-      else this.#map.set(key, [text]);
+    #without(key) {
+      const list = this.#list;
+      const kept = [];
+      for (let i = 0; i < list.length; i += 2) if (list[i] !== key) kept.push(list[i], list[i + 1]);
+      return kept;
     }
 
     append(name, value) {
       this.#mutable();
-      this.#add(headerName(name), headerValue(value));
+      this.#list.push(headerName(name), headerValue(value));
     }
 
     set(name, value) {
       this.#mutable();
-      this.#map.set(headerName(name), [headerValue(value)]);
+      const key = headerName(name);
+      const text = headerValue(value);
+      const list = this.#list;
+      let first = -1;
+      let more = false;
+      for (let i = 0; i < list.length; i += 2) {
+        if (list[i] !== key) continue;
+        if (first === -1) first = i;
+        else more = true;
+      }
+      if (first === -1) {
+        list.push(key, text);
+        return;
+      }
+      list[first + 1] = text;
+      if (more) {
+        // Later values of the name go; the first keeps its place.
+        const kept = [];
+        for (let i = 0; i < list.length; i += 2) if (list[i] !== key || i === first) kept.push(list[i], list[i + 1]);
+        this.#list = kept;
+      }
     }
 
     delete(name) {
       this.#mutable();
-      this.#map.delete(headerName(name));
+      this.#list = this.#without(headerName(name));
     }
 
     get(name) {
-      const values = this.#map.get(headerName(name));
-      return values ? values.join(", ") : null;
+      const key = headerName(name);
+      const list = this.#list;
+      let found = null;
+      for (let i = 0; i < list.length; i += 2) {
+        if (list[i] === key) found = found === null ? list[i + 1] : found + ", " + list[i + 1];
+      }
+      return found;
     }
 
     has(name) {
-      return this.#map.has(headerName(name));
+      const key = headerName(name);
+      const list = this.#list;
+      for (let i = 0; i < list.length; i += 2) if (list[i] === key) return true;
+      return false;
     }
 
     getSetCookie() {
-      return (this.#map.get("set-cookie") || []).slice();
+      const list = this.#list;
+      const cookies = [];
+      for (let i = 0; i < list.length; i += 2) if (list[i] === "set-cookie") cookies.push(list[i + 1]);
+      return cookies;
     }
 
     // Sorted by name; values combined, except set-cookie which never combines.
     *entries() {
-      for (const name of [...this.#map.keys()].sort()) {
-        const values = this.#map.get(name);
-        if (!values) continue;
-        if (name === "set-cookie") for (const value of values) yield [name, value];
-        else yield [name, values.join(", ")];
+      const list = this.#list;
+      const names = [];
+      for (let i = 0; i < list.length; i += 2) if (!names.includes(list[i])) names.push(list[i]);
+      names.sort();
+      for (const name of names) {
+        if (name === "set-cookie") for (const cookie of this.getSetCookie()) yield [name, cookie];
+        else yield [name, this.get(name)];
       }
     }
 
@@ -145,36 +188,24 @@
     }
 
     static {
-      // Trusted construction from the host's (already valid) pairs.
-      // The host passes headers as one flat [name, value, name, value, ...]
-      // array each way: fewer objects to build per request. Indexed loops,
-      // because for-of and destructuring go through the iterator protocol,
-      // several times dearer in QuickJS.
+      // Trusted construction from the host's flat list (lower-case names,
+      // valid values), which the new Headers owns from here on.
       internal.headersFromFlat = (flat, immutable) => {
         const headers = new Headers();
-        const map = headers.#map;
-        for (let i = 0; i < flat.length; i += 2) {
-          const values = map.get(flat[i]);
-          if (values) values.push(flat[i + 1]);
-          else map.set(flat[i], [flat[i + 1]]);
-        }
+        headers.#list = flat;
         headers.#immutable = immutable;
         return headers;
       };
-      // The same order as entries(), flat, without a generator.
-      internal.flatHeaders = (headers) => {
-        const map = headers.#map;
-        const flat = [];
-        if (map.size === 0) return flat;
-        const names = Array.from(map.keys());
-        if (names.length > 1) names.sort();
-        for (let i = 0; i < names.length; i++) {
-          const name = names[i];
-          const values = map.get(name);
-          if (name === "set-cookie") for (let j = 0; j < values.length; j++) flat.push(name, values[j]);
-          else flat.push(name, values.length === 1 ? values[0] : values.join(", "));
-        }
-        return flat;
+      // The flat list for the host, which only reads it. A name that
+      // appears twice is sent as two fields, which HTTP treats as one
+      // comma-separated field (and Set-Cookie needs).
+      internal.flatHeaders = (headers) => headers.#list;
+      // A body's default Content-Type, unless one is set: the name is known
+      // and the value valid, so neither is checked again.
+      internal.defaultContentType = (headers, type) => {
+        const list = headers.#list;
+        for (let i = 0; i < list.length; i += 2) if (list[i] === "content-type") return;
+        list.push("content-type", type);
       };
       internal.freezeHeaders = (headers) => {
         headers.#immutable = true;
@@ -362,28 +393,40 @@
     return STANDARD_METHODS.includes(upper) ? upper : text;
   }
 
-  const requestState = new WeakMap();
+  // Each class's body state ({ bytes, used }) is in a private field; these
+  // read it from outside the class (set in the classes' static blocks).
+  let requestBody;
+  let responseBody;
+  // Set by Response.json() for the constructor it calls next.
+  let jsonBodyNext = false;
   // Passed as `input` by the host-side factory below; unreachable for authors.
   const TRUSTED = Symbol("trusted request");
 
   class Request {
     #url;
     #method;
+    // A Headers, or for the incoming request its flat list until first read
+    // (one field for both: each private field costs every Request).
     #headers;
-    #flatHeaders = null; // the incoming request's, until first read
     #redirect;
     #signal;
+    #body;
 
-    constructor(input, init = {}) {
+    static {
+      requestBody = (request) => request.#body;
+    }
+
+    // The parameters after `init` are the incoming request's, which the host
+    // already validated: passed as arguments, not as an object, to spare
+    // building one per request.
+    constructor(input, init = {}, trustedMethod, trustedHeaders, trustedBytes) {
       if (input === TRUSTED) {
-        // The incoming request: fields the host already validated.
-        this.#url = init.url;
-        this.#method = init.method;
-        this.#headers = null;
-        this.#flatHeaders = init.flatHeaders;
+        this.#url = init;
+        this.#method = trustedMethod;
+        this.#headers = trustedHeaders;
         this.#redirect = "follow";
         this.#signal = null;
-        requestState.set(this, { bytes: init.bytes, used: false });
+        this.#body = { bytes: trustedBytes, used: false };
         return;
       }
       let inherited = null;
@@ -417,22 +460,23 @@
         state.bytes = extractBody(init.body);
         if (extractedType && !this.#headers.has("content-type")) this.#headers.set("content-type", extractedType);
       } else if (inherited) {
-        const source = requestState.get(inherited);
+        const source = inherited.#body;
         if (source.used) throw new TypeError("Cannot construct a Request from one whose body has already been used");
         state = { bytes: source.bytes, used: false };
       }
       if ((this.#method === "GET" || this.#method === "HEAD") && state.bytes !== null) {
         throw new TypeError(`A ${this.#method} request cannot have a body`);
       }
-      requestState.set(this, state);
+      this.#body = state;
     }
 
     get url() { return this.#url; }
     get method() { return this.#method; }
     get headers() {
       // Built on first read: many functions never look at the headers.
-      if (this.#headers === null) this.#headers = internal.headersFromFlat(this.#flatHeaders, true);
-      return this.#headers;
+      const headers = this.#headers;
+      if (headers instanceof Headers) return headers;
+      return (this.#headers = internal.headersFromFlat(headers, true));
     }
     get redirect() { return this.#redirect; }
     get signal() { return this.#signal; }
@@ -444,13 +488,12 @@
     }
 
   }
-  bodyMethods(Request, (request) => requestState.get(request));
+  bodyMethods(Request, requestBody);
 
   // ---- Response --------------------------------------------------------------
 
   const NULL_BODY_STATUSES = [101, 103, 204, 205, 304];
   const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
-  const responseState = new WeakMap();
 
   // The key of Response's factory for fetch(); unreachable for authors.
   const FETCHED = Symbol("fetched response");
@@ -459,24 +502,31 @@
     #status;
     #statusText;
     #headers;
-    #type = "default";
-    #url = "";
-    #redirected = false;
+    // [type, url, redirected] for a fetched or error response; null for the
+    // ones a function builds ("default", "", false). One field rather than
+    // three: each private field costs every Response.
+    #origin = null;
+    #body;
+
+    static {
+      responseBody = (response) => response.#body;
+    }
 
     /** A response fetch() received: any status the server sent, immutable headers. */
     static [FETCHED](status, flatHeaders, bytes, url, redirected) {
       const response = new Response(null);
       response.#status = status;
       response.#headers = internal.headersFromFlat(flatHeaders, true);
-      response.#url = url;
-      response.#redirected = redirected;
-      response.#type = "basic";
+      response.#origin = ["basic", url, redirected];
       const empty = bytes.length === 0 || NULL_BODY_STATUSES.includes(status);
-      responseState.set(response, { bytes: empty ? null : bytes, used: false });
+      response.#body = { bytes: empty ? null : bytes, used: false };
       return response;
     }
 
     constructor(body = null, init = {}) {
+      // Read first, so that nothing thrown below leaves it set.
+      const json = jsonBodyNext;
+      jsonBodyNext = false;
       init = init || {};
       let status = 200;
       if (init.status !== undefined) {
@@ -494,19 +544,22 @@
       this.#statusText = statusText;
       this.#headers = init.headers === undefined ? new Headers() : new Headers(init.headers);
       const bytes = extractBody(body);
-      if (bytes !== null && NULL_BODY_STATUSES.includes(status)) {
+      // The statuses of NULL_BODY_STATUSES that the range check above admits,
+      // compared directly: includes() is a call, dear on this path.
+      if (bytes !== null && (status === 204 || status === 205 || status === 304)) {
         throw new TypeError(`A response with status ${status} cannot have a body`);
       }
-      if (extractedType && !this.#headers.has("content-type")) this.#headers.set("content-type", extractedType);
-      responseState.set(this, { bytes, used: false });
+      if (extractedType !== null) internal.defaultContentType(this.#headers, json ? "application/json" : extractedType);
+      this.#body = { bytes, used: false };
     }
 
     static json(data, init = {}) {
       const text = JSON.stringify(data);
       if (text === undefined) throw new TypeError("Response.json: the value cannot be serialized to JSON");
-      const headers = new Headers((init && init.headers) || undefined);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      return new Response(text, { ...init, headers });
+      // The constructor takes application/json as the default type; no
+      // second Headers and no copy of `init`, as this is most responses.
+      jsonBodyNext = true;
+      return new Response(text, init);
     }
 
     static redirect(url, status = 302) {
@@ -523,7 +576,7 @@
     static error() {
       const response = new Response(null, { status: 200 });
       response.#status = 0;
-      response.#type = "error";
+      response.#origin = ["error", "", false];
       internal.freezeHeaders(response.#headers);
       return response;
     }
@@ -532,23 +585,21 @@
     get statusText() { return this.#statusText; }
     get ok() { return this.#status >= 200 && this.#status < 300; }
     get headers() { return this.#headers; }
-    get type() { return this.#type; }
-    get url() { return this.#url; }
-    get redirected() { return this.#redirected; }
+    get type() { return this.#origin === null ? "default" : this.#origin[0]; }
+    get url() { return this.#origin === null ? "" : this.#origin[1]; }
+    get redirected() { return this.#origin === null ? false : this.#origin[2]; }
     get [Symbol.toStringTag]() { return "Response"; }
 
     clone() {
       if (this.bodyUsed) throw new TypeError("Cannot clone a Response whose body has already been used");
       const copy = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
       copy.#status = this.#status;
-      copy.#type = this.#type;
-      copy.#url = this.#url;
-      copy.#redirected = this.#redirected;
-      responseState.set(copy, { bytes: responseState.get(this).bytes, used: false });
+      copy.#origin = this.#origin;
+      copy.#body = { bytes: this.#body.bytes, used: false };
       return copy;
     }
   }
-  bodyMethods(Response, (response) => responseState.get(response));
+  bodyMethods(Response, responseBody);
 
   // ---- For dispatch ------------------------------------------------------------
 
@@ -558,8 +609,7 @@
    */
   internal.incomingRequest = (method, url, headers, body) => {
     const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
-    const fields = { url, method, flatHeaders: headers, bytes: hasBody ? body : null };
-    return new Request(TRUSTED, fields);
+    return new Request(TRUSTED, url, method, headers, hasBody ? body : null);
   };
 
   internal.fetchedResponse = (status, flatHeaders, bytes, url, redirected) =>
@@ -567,12 +617,12 @@
 
   /** A request's body for sending: consumed, as reading it would. Null if none. */
   internal.takeRequestBody = (request) => {
-    const state = requestState.get(request);
+    const state = requestBody(request);
     return state.bytes === null ? null : consume(state);
   };
 
   /** The response body's bytes, whether or not the function read them. */
-  internal.responseBytes = (response) => responseState.get(response).bytes || EMPTY;
+  internal.responseBytes = (response) => responseBody(response).bytes || EMPTY;
 
   Object.assign(internal, { Headers, Request, Response, FormData });
   internal.install(global, { Headers, Request, Response, FormData });

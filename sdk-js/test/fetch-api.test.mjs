@@ -55,6 +55,11 @@ test("Response.json, redirect and error", async () => {
   assert.equal(json.headers.get("x-extra"), "1");
   assert.deepEqual(await json.json(), { a: [1, "two"] });
   assert.throws(() => Response.json(undefined), TypeError);
+  const typed = Response.json([], { headers: { "Content-Type": "application/problem+json" } });
+  assert.equal(typed.headers.get("content-type"), "application/problem+json");
+  // A Response.json that throws leaves no JSON default behind for the next Response.
+  assert.throws(() => Response.json({}, { status: 99 }), RangeError);
+  assert.equal(new Response("text").headers.get("content-type"), "text/plain;charset=UTF-8");
 
   const redirect = Response.redirect("https://example.com/next", 301);
   assert.equal(redirect.status, 301);

@@ -45,6 +45,11 @@ export function createNative() {
       // Like the engine's Rust decoder: a BOM is kept; TextDecoder strips it itself.
       return new TextDecoder("utf-8", { fatal, ignoreBOM: true }).decode(bytes);
     },
+    // As the engine's: true when a header value needs no trimming and holds
+    // no line break or NUL, so the JS side can skip its own checks.
+    isPlainHeaderValue(text) {
+      return !/^[\t\n\r ]|[\t\n\r ]$|[\r\n\0]/.test(text);
+    },
     log() {},
   };
 }

@@ -38,6 +38,16 @@ fn bytes_of<'a>(value: &'a Value<'_>) -> Option<&'a [u8]> {
     value.as_object()?.as_typed_array::<u8>()?.as_bytes()
 }
 
+/// A header value that needs no trimming of HTTP whitespace at either end and
+/// holds no line break or NUL (fetch-api.js normalizes or refuses the rest).
+fn is_plain_header_value(text: &str) -> bool {
+    let http_whitespace = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let bytes = text.as_bytes();
+    !bytes.first().is_some_and(http_whitespace)
+        && !bytes.last().is_some_and(http_whitespace)
+        && !bytes.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
+}
+
 pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     let native = Object::new(ctx.clone())?;
     native.set(
@@ -64,6 +74,10 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
         Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| {
             TypedArray::<u8>::new(ctx.clone(), lossy_string(&ctx, text).into_bytes())
         })?,
+    )?;
+    native.set(
+        "isPlainHeaderValue",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| is_plain_header_value(&lossy_string(&ctx, text)))?,
     )?;
     native.set(
         "decodeUtf8",
