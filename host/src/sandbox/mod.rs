@@ -192,6 +192,7 @@ impl Sandbox {
         );
         let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
+        prepare_memory_images(&engine, &pre, &config).await?;
         Ok(Sandbox {
             _epoch: EpochTicker::start(engine.clone()),
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
@@ -313,6 +314,35 @@ impl Sandbox {
             outbound,
         })
     }
+}
+
+/// Instantiates the engine image once before the first request.
+///
+/// wasmtime builds a module's copy-on-write memory image on its first
+/// instantiation, and sealing the memfd that holds it can fail with EBUSY
+/// while the kernel still holds the freshly written pages (seen under load in
+/// the test suite: "cannot add seals to the memfd"). Done here, a failure is
+/// retried (wasmtime does not keep the error) instead of crashing a caller's
+/// request, and the first request no longer pays for building the image.
+async fn prepare_memory_images(engine: &wasmtime::Engine, pre: &FunctionPre<StoreState>, config: &SandboxConfig) -> anyhow::Result<()> {
+    const ATTEMPTS: u32 = 5;
+    for attempt in 1..=ATTEMPTS {
+        let state = StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console), Capabilities::default());
+        let mut store = Store::new(engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // Instantiation runs none of the guest's code; nothing to limit.
+        store.set_fuel(u64::MAX)?;
+        store.set_epoch_deadline(u64::MAX);
+        match pre.instantiate_async(&mut store).await {
+            Ok(_) => return Ok(()),
+            Err(error) if attempt < ATTEMPTS => {
+                tracing::warn!(attempt, error = %format!("{error:#}"), "preparing the engine's memory image failed; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(error) => return Err(anyhow::anyhow!("preparing the engine's memory image: {error:#}")),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 fn micros(duration: Duration) -> u64 {
