@@ -458,7 +458,7 @@
       let state = { bytes: null, used: false };
       if (init.body !== undefined && init.body !== null) {
         state.bytes = extractBody(init.body);
-        if (extractedType && !this.#headers.has("content-type")) this.#headers.set("content-type", extractedType);
+        if (extractedType !== null) internal.defaultContentType(this.#headers, extractedType);
       } else if (inherited) {
         const source = inherited.#body;
         if (source.used) throw new TypeError("Cannot construct a Request from one whose body has already been used");

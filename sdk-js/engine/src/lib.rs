@@ -94,11 +94,10 @@ impl Guest for Component {
             let run_event_loop: Function = internal.get("runEventLoop").expect("fetch.js defines runEventLoop");
             (Persistent::save(&ctx, dispatch), Persistent::save(&ctx, run_event_loop))
         });
+        let mut engine = Engine { runtime, dispatch, run_event_loop, _warmed: None };
+        engine._warmed = Some(warm_up(&engine));
         // SAFETY: runs once, before any other export, in a single thread.
-        unsafe { ENGINE = Some(Engine { runtime, dispatch, run_event_loop, _warmed: None }) };
-        let warmed = warm_up(engine());
-        // SAFETY: as above; nothing else holds a reference into ENGINE now.
-        unsafe { ENGINE.as_mut().expect("set above")._warmed = Some(warmed) };
+        unsafe { ENGINE = Some(engine) };
     }
 }
 
