@@ -65,6 +65,33 @@ test("returning something other than a Response is a TypeError naming it", async
   await assert.rejects(dispatchToEnd(runtime, { fetch() { return runtime.global.Response.error(); } }), /Response.error/);
 });
 
+test("a thenable fetch returns is awaited like a promise", async () => {
+  const runtime = loadRuntime();
+  const { Response } = runtime.global;
+  const thenable = { then(resolve) { resolve(new Response("from a thenable", { status: 203 })); } };
+  const result = await dispatchToEnd(runtime, { fetch() { return thenable; } });
+  assert.equal(result.status, 203);
+  assert.equal(result.text, "from a thenable");
+});
+
+test("ctx reads the invocation from the engine when asked, and only then", async () => {
+  const runtime = loadRuntime();
+  let seen;
+  await dispatchToEnd(runtime, {
+    fetch(request, env, ctx) {
+      seen = { ...ctx };
+      return new runtime.global.Response("ok");
+    },
+  }, {}, {}, { invocationId: "inv-42", functionName: "orders", version: 7 });
+  assert.equal(seen.invocationId, "inv-42");
+  assert.equal(seen.functionName, "orders");
+  assert.equal(seen.version, 7);
+  assert.equal(seen.caller, null);
+  assert.equal(typeof seen.waitUntil, "function");
+  assert.equal(typeof seen.db.from, "function");
+  assert.deepEqual(Object.keys(seen), ["invocationId", "functionName", "version", "caller", "db", "waitUntil", "passThroughOnException"]);
+});
+
 test("the author's own exception propagates untouched", async () => {
   const runtime = loadRuntime();
   class PaymentError extends Error {}

@@ -123,8 +123,21 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
     runtime.callerBuilds++;
     return caller && { email: null, role: "authenticated", groups: [], metadata: {}, ...caller };
   };
+  native.invocationId = () => context.invocationId;
+  native.functionName = () => context.functionName;
+  native.version = () => context.version;
+  // As the engine does: a value fetch returned goes straight to `finish`; a
+  // promise (which Node cannot inspect for being already fulfilled, as the
+  // engine does) through `finishLater`.
+  let outcome;
+  try {
+    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body);
+    outcome = returned instanceof Promise ? internal.finishLater(returned) : internal.finish(returned);
+  } catch (error) {
+    outcome = Promise.reject(error);
+  }
   let settled = null;
-  internal.dispatch(handler, request.method, request.url, request.headers, request.body, context).then(
+  Promise.resolve(outcome).then(
     (value) => (settled = { value }),
     (error) => (settled = { error }),
   );

@@ -5,7 +5,7 @@
 use crate::edgefn::function::console::{self, Level};
 use crate::edgefn::function::database::{self, DatabaseError};
 use crate::edgefn::function::secrets::{self, SecretError};
-use crate::edgefn::function::types::{Caller, Failure, Invocation, Request, Response};
+use crate::edgefn::function::types::{Failure, Invocation, Request, Response};
 use crate::{failure, http};
 use javy::quickjs::{
     Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
@@ -18,9 +18,20 @@ use std::time::{Duration, Instant};
 /// Wizer snapshot never leaks into a request.
 static mut CLOCK_ORIGIN: Option<Instant> = None;
 
-/// This invocation's caller, turned into a JS object only if the function
-/// reads `ctx.caller` (most never do; building it costs every request).
-static mut CALLER: Option<Caller> = None;
+/// This invocation: its fields become JS values only when the function reads
+/// them from `ctx` (most never do; building them cost every request).
+static mut INVOCATION: Option<Invocation> = None;
+
+/// Starts an invocation: `ctx` reads its fields from here.
+pub fn begin_invocation(invocation: Invocation) {
+    // SAFETY: single-threaded component instance; one invocation at a time.
+    unsafe { INVOCATION = Some(invocation) };
+}
+
+fn invocation() -> JsResult<&'static Invocation> {
+    // SAFETY: as in `begin_invocation`.
+    unsafe { INVOCATION.as_ref() }.ok_or_else(|| JsError::new_from_js("undefined", "an invocation"))
+}
 
 pub fn reset_clock() {
     // SAFETY: single-threaded component instance.
@@ -115,6 +126,9 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     // value crosses only when the function reads it.
     native.set("secretNames", Function::new(ctx.clone(), secrets::granted)?)?;
     native.set("caller", Function::new(ctx.clone(), caller_value)?)?;
+    native.set("invocationId", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.id.clone()))?)?;
+    native.set("functionName", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.function_name.clone()))?)?;
+    native.set("version", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.version))?)?;
     native.set(
         "secret",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, name: JsString<'js>| -> JsResult<String> {
@@ -333,22 +347,9 @@ pub fn request_arguments<'js>(
     })())
 }
 
-pub fn invocation_object<'js>(ctx: &Ctx<'js>, invocation: Invocation) -> Result<Object<'js>, Failure> {
-    // SAFETY: single-threaded component instance; one invocation at a time.
-    unsafe { CALLER = invocation.caller };
-    plumbing(ctx, (|| {
-        let object = Object::new(ctx.clone())?;
-        object.set("invocationId", invocation.id)?;
-        object.set("functionName", invocation.function_name)?;
-        object.set("version", invocation.version)?;
-        Ok(object)
-    })())
-}
-
 /// `native.caller()`: `{id, email, role, groups, metadata}` or null.
 fn caller_value<'js>(ctx: Ctx<'js>) -> JsResult<Value<'js>> {
-    // SAFETY: as in `invocation_object`.
-    let Some(caller) = (unsafe { CALLER.as_ref() }) else { return Ok(Value::new_null(ctx)) };
+    let Some(caller) = invocation()?.caller.as_ref() else { return Ok(Value::new_null(ctx)) };
     let object = Object::new(ctx.clone())?;
     object.set("id", caller.id.as_str())?;
     object.set("email", caller.email.as_deref())?;
