@@ -163,7 +163,7 @@
   function fields(response) {
     return {
       status: response.status,
-      headers: internal.flatHeaders(response.headers),
+      headers: internal.responseHeaderList(response),
       body: internal.responseBytes(response),
     };
   }

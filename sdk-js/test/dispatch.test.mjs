@@ -65,6 +65,36 @@ test("returning something other than a Response is a TypeError naming it", async
   await assert.rejects(dispatchToEnd(runtime, { fetch() { return runtime.global.Response.error(); } }), /Response.error/);
 });
 
+test("a response's headers changed after construction are the ones sent", async () => {
+  const runtime = loadRuntime();
+  const { Response } = runtime.global;
+  const result = await dispatchToEnd(runtime, {
+    fetch() {
+      const response = new Response("ok", { headers: { "X-First": "1" } });
+      assert.equal(response.headers, response.headers, "one Headers object, built on first read");
+      response.headers.set("x-first", "2");
+      response.headers.append("cache-control", "no-store");
+      return response;
+    },
+  });
+  assert.deepEqual(result.headers, [["x-first", "2"], ["content-type", "text/plain;charset=UTF-8"], ["cache-control", "no-store"]]);
+});
+
+test("body-less requests and responses do not share their body state", async () => {
+  const runtime = loadRuntime();
+  const { Request, Response } = runtime.global;
+  const empty = new Response(null);
+  assert.equal(await empty.text(), "");
+  assert.equal(empty.bodyUsed, false, "an absent body is never used up");
+  const other = new Response("x");
+  await other.text();
+  assert.equal(other.bodyUsed, true);
+  assert.equal(new Response(null).bodyUsed, false);
+  const request = new Request("https://example.com/");
+  assert.equal(request.bodyUsed, false);
+  assert.equal(await request.clone().text(), "");
+});
+
 test("a thenable fetch returns is awaited like a promise", async () => {
   const runtime = loadRuntime();
   const { Response } = runtime.global;
