@@ -105,6 +105,7 @@ impl Guest for Component {
         engine._warmed = Some(warm_up(&engine));
         // SAFETY: runs once, before any other export, in a single thread.
         unsafe { ENGINE = Some(engine) };
+        fill_heap_holes();
     }
 }
 
@@ -238,6 +239,34 @@ fn warm_up(engine: &Engine) -> Persistent<Object<'static>> {
         // The result object too: its shape is dispatch's return value's.
         Persistent::save(&ctx, result)
     })
+}
+
+/// Takes every free block of the snapshot's heap (and its top), for good.
+///
+/// Why: initialization frees a lot (the runtime's parse trees, temporaries),
+/// and the allocator would serve a request's allocations from those holes,
+/// spread over the whole 1 MB image, so each request wrote more pages. Every
+/// page a request writes, the pool copies back from the image when the slot
+/// is reset. With the holes taken, a request allocates from one fresh run of
+/// memory past them. Measured: 64 -> 55 pages written per request to hello
+/// world. Costs nothing per instance: the blocks are in the shared image.
+fn fill_heap_holes() {
+    unsafe extern "C" {
+        fn malloc(size: usize) -> *mut u8;
+        fn sbrk(increment: isize) -> *mut u8;
+    }
+    // SAFETY: plain libc calls; the blocks are never freed. The smallest
+    // blocks, so that every free chunk is taken; the first block from past
+    // the old end of the heap means none is left below it.
+    unsafe {
+        let end = sbrk(0) as usize;
+        loop {
+            let block = malloc(8) as usize;
+            if block == 0 || block >= end {
+                break;
+            }
+        }
+    }
 }
 
 /// Runs the job queue, the timers and outbound requests until `promise` settles.
