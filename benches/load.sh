@@ -29,14 +29,25 @@ start_edgefn() {
 }
 stop_edgefn() { kill "$edgefn_pid"; wait "$edgefn_pid" 2>/dev/null || true; }
 
-# wrk's summary: "<requests/s> <p99 ms>"
+# CPU time (user + system) a process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# "<requests/s> <p99 ms> <server CPU µs per request>" for one wrk run against
+# the server with pid <pid>: measure <pid> <wrk arguments>. CPU per request
+# moves much less than throughput when other work shares the machine.
 measure() {
+  local pid=$1; shift
+  local before after requests
+  before=$(cpu_ticks "$pid")
   wrk -t2 -c32 -d"${duration}s" --latency "$@" > "$work/wrk.txt"
-  local rps p99
+  after=$(cpu_ticks "$pid")
+  requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
+  local rps p99 cpu
+  cpu=$(awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.1f", ticks / hz * 1e6 / n }')
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$work/wrk.txt")
   if grep -q "Non-2xx" "$work/wrk.txt"; then echo "non-2xx responses from $1" >&2; cat "$work/wrk.txt" >&2; exit 1; fi
-  echo "$rps $p99"
+  echo "$rps $p99 $cpu"
 }
 
 admin() { curl -sf -H "Authorization: Bearer $key" -H "content-type: application/json" "$@"; }
@@ -58,35 +69,42 @@ curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18090/functions/v1/h
 # Public and authenticated in ABBA order, each pair averaged, so a drift of
 # the machine during the run does not favour either; the pauses let the
 # record writer finish the previous run's batch.
-public() { measure http://127.0.0.1:18090/functions/v1/hello; }
-authenticated() { measure http://127.0.0.1:18090/functions/v1/hello-auth -H "Authorization: Bearer $token"; }
-read -r public1_rps public1_p99 < <(public); sleep 3
-read -r auth1_rps auth1_p99 < <(authenticated); sleep 3
-read -r auth2_rps auth2_p99 < <(authenticated); sleep 3
-read -r public2_rps public2_p99 < <(public)
+public() { measure "$edgefn_pid" http://127.0.0.1:18090/functions/v1/hello; }
+authenticated() { measure "$edgefn_pid" http://127.0.0.1:18090/functions/v1/hello-auth -H "Authorization: Bearer $token"; }
+read -r public1_rps public1_p99 public1_cpu < <(public); sleep 3
+read -r auth1_rps auth1_p99 auth1_cpu < <(authenticated); sleep 3
+read -r auth2_rps auth2_p99 auth2_cpu < <(authenticated); sleep 3
+read -r public2_rps public2_p99 public2_cpu < <(public)
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 edgefn_rps=$(mean "$public1_rps" "$public2_rps"); edgefn_p99=$(mean "$public1_p99" "$public2_p99")
 auth_rps=$(mean "$auth1_rps" "$auth2_rps"); auth_p99=$(mean "$auth1_p99" "$auth2_p99")
+edgefn_cpu=$(mean "$public1_cpu" "$public2_cpu"); auth_cpu=$(mean "$auth1_cpu" "$auth2_cpu")
 
 (cd benches/reference && exec ./node_modules/.bin/workerd serve workerd.capnp > "$work/workerd.log" 2>&1) &
-pids+=("$!")
+workerd_pid=$!
+pids+=("$workerd_pid")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18091/ > /dev/null && break; sleep 0.1; done
-read -r workerd_rps workerd_p99 < <(measure http://127.0.0.1:18091/)
+read -r workerd_rps workerd_p99 workerd_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
 
 ./target/release/bare_axum 127.0.0.1:18092 > /dev/null &
-pids+=("$!")
+axum_pid=$!
+pids+=("$axum_pid")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18092/x > /dev/null && break; sleep 0.1; done
-read -r axum_rps axum_p99 < <(measure http://127.0.0.1:18092/functions/v1/hello)
+read -r axum_rps axum_p99 axum_cpu < <(measure "$axum_pid" http://127.0.0.1:18092/functions/v1/hello)
 
 echo "== throughput: hello world, wrk -t2 -c32 -d${duration}s, same machine, same run"
-printf "%-22s %12s %10s\n" "server" "requests/s" "p99 ms"
-printf "%-22s %12s %10s\n" "edgefn" "$edgefn_rps" "$edgefn_p99"
-printf "%-22s %12s %10s\n" "edgefn, authenticated" "$auth_rps" "$auth_p99"
-printf "%-22s %12s %10s\n" "workerd" "$workerd_rps" "$workerd_p99"
-printf "%-22s %12s %10s\n" "bare axum (ceiling)" "$axum_rps" "$axum_p99"
+printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
+printf "%-22s %12s %10s %16s\n" "edgefn" "$edgefn_rps" "$edgefn_p99" "$edgefn_cpu"
+printf "%-22s %12s %10s %16s\n" "edgefn, authenticated" "$auth_rps" "$auth_p99" "$auth_cpu"
+printf "%-22s %12s %10s %16s\n" "workerd" "$workerd_rps" "$workerd_p99" "$workerd_cpu"
+printf "%-22s %12s %10s %16s\n" "bare axum (ceiling)" "$axum_rps" "$axum_p99" "$axum_cpu"
 awk -v e="$edgefn_rps" -v w="$workerd_rps" -v a="$axum_rps" -v ep="$edgefn_p99" -v wp="$workerd_p99" 'BEGIN {
   printf "edgefn / workerd throughput: %.2fx   p99 edgefn / workerd: %.2fx   edgefn / bare axum: %.2fx\n", e / w, ep / wp, e / a }'
-awk -v e="$edgefn_rps" -v t="$auth_rps" 'BEGIN { printf "authenticated / public throughput: %.2fx (means of two runs each, ABBA order)\n", t / e }'
+# The server's own CPU per request, which other work on the machine moves
+# much less than throughput (workerd serves on one thread, edgefn on two).
+awk -v e="$edgefn_cpu" -v w="$workerd_cpu" 'BEGIN { printf "CPU per request, workerd / edgefn: %.2fx\n", w / e }'
+awk -v e="$edgefn_rps" -v t="$auth_rps" -v ec="$edgefn_cpu" -v tc="$auth_cpu" 'BEGIN {
+  printf "authenticated / public throughput: %.2fx, CPU per request public / authenticated: %.2fx (means of two runs each, ABBA order)\n", t / e, ec / tc }'
 
 echo "== deploy"
 ./target/release/deploy_latency http://127.0.0.1:18090 "$key" 40
