@@ -39,10 +39,7 @@ pub async fn load_or_build(
     }
 
     let started = std::time::Instant::now();
-    let mut store = wasmtime::Store::new(engine, init_state);
-    // Initialization is our own trusted code: no fuel or deadline applies.
-    store.set_fuel(u64::MAX)?;
-    store.set_epoch_deadline(u64::MAX);
+    let mut store = super::store::unmetered(engine, init_state)?;
     let snapshot = edgefn_compiler::preinitialize_engine(&mut store, linker).await?;
     let component = Component::new(engine, &snapshot)?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "built the engine image");

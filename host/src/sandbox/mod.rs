@@ -184,13 +184,8 @@ impl Sandbox {
     pub async fn new(config: SandboxConfig) -> anyhow::Result<Self> {
         let engine = wasmtime::Engine::new(&engine_config(&config))?;
         let linker = store::linker(&engine)?;
-        let init_state =
-            StoreState::new(
-            MemoryLimiter::new(config.max_memory_bytes),
-            Console::new(config.console),
-            Capabilities::default(),
-        );
-        let component = engine_image::load_or_build(&engine, &linker, init_state, &config.cache_dir).await?;
+        let component =
+            engine_image::load_or_build(&engine, &linker, StoreState::for_setup(&config), &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
         prepare_memory_images(&engine, &pre, &config).await?;
         Ok(Sandbox {
@@ -327,12 +322,8 @@ impl Sandbox {
 async fn prepare_memory_images(engine: &wasmtime::Engine, pre: &FunctionPre<StoreState>, config: &SandboxConfig) -> anyhow::Result<()> {
     const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
-        let state = StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console), Capabilities::default());
-        let mut store = Store::new(engine, state);
+        let mut store = store::unmetered(engine, StoreState::for_setup(config))?;
         store.limiter(|state| &mut state.limiter);
-        // Instantiation runs none of the guest's code; nothing to limit.
-        store.set_fuel(u64::MAX)?;
-        store.set_epoch_deadline(u64::MAX);
         match pre.instantiate_async(&mut store).await {
             Ok(_) => return Ok(()),
             Err(error) if attempt < ATTEMPTS => {

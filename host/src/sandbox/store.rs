@@ -9,6 +9,7 @@ use super::limits::MemoryLimiter;
 use crate::capabilities::{
     console::Console, database::ApplicationDatabase, outbound_http::Outbound, secrets::GrantedSecrets,
 };
+use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -51,6 +52,12 @@ impl StoreState {
 }
 
 impl StoreState {
+    /// The state of a store for the host's own setup work: no capabilities,
+    /// and the largest memory any function may be configured with.
+    pub(super) fn for_setup(config: &super::SandboxConfig) -> Self {
+        StoreState::new(MemoryLimiter::new(config.max_memory_bytes), Console::new(config.console), super::Capabilities::default())
+    }
+
     /// The execution span capabilities' spans (queries, secret reads) go under.
     pub(super) fn set_trace(&mut self, cx: &opentelemetry::Context) {
         self.database.set_trace(cx.clone());
@@ -69,6 +76,16 @@ impl WasiHttpView for StoreState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
+}
+
+/// A store for the host's own setup work, which runs none of a function's
+/// code (Wizer initializing the engine, instantiating the engine image to
+/// build its memory image): no fuel limit and no deadline apply.
+pub(super) fn unmetered(engine: &wasmtime::Engine, state: StoreState) -> wasmtime::Result<Store<StoreState>> {
+    let mut store = Store::new(engine, state);
+    store.set_fuel(u64::MAX)?;
+    store.set_epoch_deadline(u64::MAX);
+    Ok(store)
 }
 
 /// Every import of the `function` world, bound to [`StoreState`].
