@@ -57,11 +57,6 @@
 
   // ---- Headers -----------------------------------------------------------
 
-  // Stored as one flat [lower-case name, value, name, value, ...] list in
-  // insertion order, the form the host sends and takes: the incoming
-  // request's headers become a Headers without conversion, and so does the
-  // response's on the way out. A response has a handful of headers, so the
-  // linear scans cost less than building a Map would.
   // Set in Headers' static block: a HeadersInit as a new flat list.
   let flatList;
 
@@ -72,6 +67,11 @@
     list.push("content-type", type);
   }
 
+  // Stored as one flat [lower-case name, value, name, value, ...] list in
+  // insertion order, the form the host sends and takes: the incoming
+  // request's headers become a Headers without conversion, and so does the
+  // response's on the way out. A response has a handful of headers, so the
+  // linear scans cost less than building a Map would.
   class Headers {
     #list = [];
     #immutable = false;
