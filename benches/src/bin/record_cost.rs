@@ -13,7 +13,12 @@ async fn main() {
     let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
     let dir = std::env::temp_dir().join(format!("edgefn-record-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let db = sea_orm::Database::connect(format!("sqlite://{}?mode=rwc", dir.join("records.db").display())).await.unwrap();
+    // The server's SQLite settings (host/src/lib.rs): WAL, NORMAL sync.
+    let mut options = sea_orm::ConnectOptions::new(format!("sqlite://{}?mode=rwc", dir.join("records.db").display()));
+    options.sqlx_logging(false).map_sqlx_sqlite_opts(|sqlite| {
+        sqlite.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+    });
+    let db = sea_orm::Database::connect(options).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let retention = Retention { max_age: Duration::from_secs(86_400), max_records: u64::MAX >> 1, interval: Duration::from_secs(3600) };
     let (log, writer) = ExecutionLog::start(db.clone(), retention, None);
