@@ -3,6 +3,7 @@
 //! over OTLP, and Prometheus metrics.
 
 pub mod metrics;
+mod otlp;
 pub mod trace_context;
 pub mod traces;
 

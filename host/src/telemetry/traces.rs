@@ -16,10 +16,8 @@
 use super::TraceContext;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry::global::BoxedTracer;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -69,43 +67,7 @@ impl Traces {
     /// when `config` is None.
     pub fn start(config: Option<&OtlpConfig>) -> anyhow::Result<Traces> {
         let Some(config) = config else { return Ok(Traces { provider: None }) };
-        let exporter = match config.protocol {
-            OtlpProtocol::Grpc => {
-                let mut metadata = tonic::metadata::MetadataMap::new();
-                for (name, value) in &config.headers {
-                    let name = tonic::metadata::MetadataKey::from_bytes(name.as_bytes())
-                        .map_err(|_| anyhow::anyhow!("invalid OTLP header name {name:?}"))?;
-                    let value = value.parse().map_err(|_| anyhow::anyhow!("invalid value for OTLP header {name}"))?;
-                    metadata.insert(name, value);
-                }
-                opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(config.endpoint.clone())
-                    .with_metadata(metadata)
-                    .with_timeout(Duration::from_secs(10))
-                    .build()?
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let endpoint = http_traces_endpoint(&config.endpoint);
-                let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
-                // The blocking HTTP client owns a runtime of its own: it must
-                // be made (and later dropped) outside tokio's threads.
-                std::thread::spawn(move || {
-                    opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                        .with_endpoint(endpoint)
-                        .with_headers(headers)
-                        .with_timeout(Duration::from_secs(10))
-                        .build()
-                })
-                .join()
-                .map_err(|_| anyhow::anyhow!("building the OTLP HTTP exporter panicked"))??
-            }
-        };
-        let batches = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(config.batch_delay).build())
-            .build();
+        let processor = super::otlp::OtlpSpanProcessor::start(config)?;
         let resource = opentelemetry_sdk::Resource::builder()
             .with_service_name("edgefn")
             .with_attributes([
@@ -115,7 +77,7 @@ impl Traces {
             ])
             .build();
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(batches)
+            .with_span_processor(processor)
             .with_resource(resource)
             // A caller that decided not to sample is respected.
             .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
@@ -141,13 +103,6 @@ impl Traces {
             }
         }
     }
-}
-
-/// OTLP/HTTP sends traces to `/v1/traces`; a bare collector address gets it.
-fn http_traces_endpoint(endpoint: &str) -> String {
-    let trimmed = endpoint.trim_end_matches('/');
-    let has_path = trimmed.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
-    if has_path { trimmed.to_owned() } else { format!("{trimmed}/v1/traces") }
 }
 
 /// The context an incoming request's spans start from: the caller's span
@@ -179,13 +134,6 @@ pub fn trace_id_of(cx: &Context, fallback: &TraceContext) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_endpoints_get_the_traces_path_once() {
-        assert_eq!(http_traces_endpoint("http://localhost:4318"), "http://localhost:4318/v1/traces");
-        assert_eq!(http_traces_endpoint("http://localhost:4318/"), "http://localhost:4318/v1/traces");
-        assert_eq!(http_traces_endpoint("https://otel.example.com/v1/traces"), "https://otel.example.com/v1/traces");
-    }
 
     #[test]
     fn a_callers_traceparent_becomes_the_remote_parent() {
