@@ -63,8 +63,9 @@ pub struct Traces {
 }
 
 impl Traces {
-    /// Installs an OTLP exporter as the global tracer provider, or nothing
-    /// when `config` is None.
+    /// Installs a tracer provider exporting over OTLP (`super::otlp`) as the
+    /// global one, or nothing when `config` is None. Runs inside the server's
+    /// runtime: the exporter's sender is a task on it.
     pub fn start(config: Option<&OtlpConfig>) -> anyhow::Result<Traces> {
         let Some(config) = config else { return Ok(Traces { provider: None }) };
         let processor = super::otlp::OtlpSpanProcessor::start(config)?;
