@@ -12,7 +12,7 @@ use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use std::time::SystemTime;
 
 /// Field numbers of the OTLP messages written here.
@@ -80,8 +80,9 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// A protobuf writer. A nested message is written into a scratch buffer and
 /// then copied behind its length: the messages inside a span are tens of
-/// bytes, a span a few hundred, and a batch is copied once into its
-/// envelope, so the copies cost less than measuring every message twice.
+/// bytes and a span a few hundred, so the copies cost less than measuring
+/// every message twice. A batch's envelope is the exception
+/// ([`encode_request`]): there the lengths are worked out.
 #[derive(Default)]
 struct Message {
     bytes: Vec<u8>,
@@ -95,9 +96,15 @@ impl Message {
     }
 
     fn bytes_field(&mut self, tag: u32, value: &[u8]) {
-        encode_key(tag, WireType::LengthDelimited, &mut self.bytes);
-        encode_varint(value.len() as u64, &mut self.bytes);
+        self.length_delimited(tag, value.len());
         self.bytes.put_slice(value);
+    }
+
+    /// The key and length of a length-delimited field whose `len` bytes
+    /// the caller writes next.
+    fn length_delimited(&mut self, tag: u32, len: usize) {
+        encode_key(tag, WireType::LengthDelimited, &mut self.bytes);
+        encode_varint(len as u64, &mut self.bytes);
     }
 
     fn varint(&mut self, tag: u32, value: u64) {
@@ -262,30 +269,55 @@ impl Scratch {
 }
 
 /// `ExportTraceServiceRequest` for `scopes`, under `resource`: one
-/// `ResourceSpans` holding one `ScopeSpans` per scope.
+/// `ResourceSpans` holding one `ScopeSpans` per scope. The small parts (the
+/// resource, each scope, the schema URLs) are written first; the spans, all
+/// but a few bytes of a batch, are then copied once, behind lengths worked
+/// out from the parts.
 pub fn encode_request(resource: &Resource, scopes: &[ScopeSpans]) -> Vec<u8> {
     let mut scratch = Vec::new();
-    let mut resource_spans = Message::default();
-    resource_spans.nested(field::RESOURCE_SPANS_RESOURCE, &mut scratch, |message| {
+    let mut resource_head = Message::default();
+    resource_head.nested(field::RESOURCE_SPANS_RESOURCE, &mut scratch, |message| {
         message.attributes(field::RESOURCE_ATTRIBUTES, resource.iter().map(|(k, v)| (k.as_str(), v)));
     });
-    for batch in scopes {
-        let scope = &batch.scope;
-        resource_spans.nested(field::RESOURCE_SPANS_SCOPE_SPANS, &mut scratch, |scope_spans| {
-            let mut inner = Vec::new();
-            scope_spans.nested(field::SCOPE_SPANS_SCOPE, &mut inner, |message| {
+    let mut resource_tail = Message::default();
+    resource_tail.string(field::RESOURCE_SPANS_SCHEMA_URL, resource.schema_url().unwrap_or_default());
+    // Each ScopeSpans: (its scope field, its spans, its schema URL field).
+    let parts: Vec<(Message, &[u8], Message)> = scopes
+        .iter()
+        .map(|batch| {
+            let scope = &batch.scope;
+            let mut head = Message::default();
+            head.nested(field::SCOPE_SPANS_SCOPE, &mut scratch, |message| {
                 message.string(field::SCOPE_NAME, scope.name());
                 message.string(field::SCOPE_VERSION, scope.version().unwrap_or_default());
                 message.attributes(field::SCOPE_ATTRIBUTES, scope.attributes().map(|kv| (kv.key.as_str(), &kv.value)));
             });
-            scope_spans.bytes.put_slice(&batch.encoded);
-            scope_spans.string(field::SCOPE_SPANS_SCHEMA_URL, scope.schema_url().unwrap_or_default());
-        });
+            let mut tail = Message::default();
+            tail.string(field::SCOPE_SPANS_SCHEMA_URL, scope.schema_url().unwrap_or_default());
+            (head, batch.encoded.as_slice(), tail)
+        })
+        .collect();
+    let scope_len = |(head, spans, tail): &(Message, &[u8], Message)| head.bytes.len() + spans.len() + tail.bytes.len();
+    let resource_spans_len = resource_head.bytes.len()
+        + parts.iter().map(|part| field_len(field::RESOURCE_SPANS_SCOPE_SPANS, scope_len(part))).sum::<usize>()
+        + resource_tail.bytes.len();
+    let mut request = Message { bytes: Vec::with_capacity(field_len(field::REQUEST_RESOURCE_SPANS, resource_spans_len)) };
+    request.length_delimited(field::REQUEST_RESOURCE_SPANS, resource_spans_len);
+    request.bytes.put_slice(&resource_head.bytes);
+    for part in &parts {
+        request.length_delimited(field::RESOURCE_SPANS_SCOPE_SPANS, scope_len(part));
+        let (head, spans, tail) = part;
+        request.bytes.put_slice(&head.bytes);
+        request.bytes.put_slice(spans);
+        request.bytes.put_slice(&tail.bytes);
     }
-    resource_spans.string(field::RESOURCE_SPANS_SCHEMA_URL, resource.schema_url().unwrap_or_default());
-    let mut request = Message::default();
-    request.bytes_field(field::REQUEST_RESOURCE_SPANS, &resource_spans.bytes);
+    request.bytes.put_slice(&resource_tail.bytes);
     request.bytes
+}
+
+/// Bytes a length-delimited field of `len` content bytes takes.
+fn field_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
 fn encode_span(message: &mut Message, span: &SpanData, scratch: &mut Vec<u8>) {
