@@ -149,7 +149,7 @@ where
 }
 
 /// `INSERT INTO edgefn_executions (...) VALUES (...), ...` for `rows` rows.
-fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
+fn insert_sql(backend: DbBackend, rows: usize) -> String {
     let mut sql = format!("INSERT INTO edgefn_executions ({}) VALUES ", COLUMNS.map(|c| format!("\"{c}\"")).join(", "));
     let mut n = 0;
     for row in 0..rows {
@@ -160,7 +160,7 @@ fn insert_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
                 sql.push_str(", ");
             }
             match backend {
-                sea_orm::DbBackend::Postgres => sql.push_str(&format!("${n}")),
+                DbBackend::Postgres => sql.push_str(&format!("${n}")),
                 _ => sql.push('?'),
             }
         }
