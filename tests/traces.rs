@@ -19,6 +19,11 @@ use std::time::Duration;
 const SECRET: &str = "tr4ce-s3cret-value-never-exported";
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
+const UNSAMPLED_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+/// `Span.flags` bits that say whether a span's parent is remote.
+const HAS_IS_REMOTE: u32 = 0x100;
+const IS_REMOTE: u32 = 0x200;
+const PARENT_FLAGS: u32 = HAS_IS_REMOTE | IS_REMOTE;
 
 /// What the receiver got: decoded spans, raw bodies, and request headers.
 #[derive(Clone, Default)]
@@ -187,6 +192,7 @@ async fn spans_over_http_join_the_callers_trace_and_carry_faas_attributes() {
 
     let root = server_span(&invocation(&first));
     assert_eq!(hex(&root.parent_span_id), CALLER_SPAN, "joined the caller's span");
+    assert_eq!(root.flags & PARENT_FLAGS, HAS_IS_REMOTE | IS_REMOTE, "the caller's span is a remote parent");
     assert_eq!(root.kind, 2, "SPAN_KIND_SERVER");
     assert_eq!(string(&root, "faas.name"), "traced");
     assert_eq!(string(&root, "faas.version"), "1");
@@ -208,6 +214,7 @@ async fn spans_over_http_join_the_callers_trace_and_carry_faas_attributes() {
     assert_eq!(string(secret, "edgefn.secret.name"), "TRACE_TOKEN");
     let query = named(&work, "SELECT items");
     assert_eq!(query.kind, 3, "SPAN_KIND_CLIENT");
+    assert_eq!(query.flags & PARENT_FLAGS, HAS_IS_REMOTE, "the execution span is a local parent");
     assert_eq!(string(query, "db.system.name"), "sqlite");
     assert_eq!(string(query, "db.collection.name"), "items");
     // The outbound call: a client span whose id the upstream received.
@@ -243,6 +250,13 @@ async fn spans_over_grpc_start_a_trace_the_record_names() {
     let received = Received::default();
     let endpoint = serve_grpc(received.clone()).await;
     let server = traced_server(&endpoint, "grpc").await;
+    // A caller that decided not to sample: its trace goes on (in the
+    // record), but no span of it is exported.
+    let unsampled = server
+        .send(server.function(Method::POST, "traced").header("traceparent", format!("00-{UNSAMPLED_TRACE}-{CALLER_SPAN}-00")))
+        .await;
+    assert_eq!(unsampled.status, StatusCode::OK, "{}", unsampled.text());
+    assert_eq!(server.execution(unsampled.header("x-edgefn-invocation-id").unwrap()).await["trace_id"], UNSAMPLED_TRACE);
     let reply = server.send(server.function(Method::POST, "traced")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
@@ -252,5 +266,12 @@ async fn spans_over_grpc_start_a_trace_the_record_names() {
     assert!(root.parent_span_id.is_empty(), "a new trace has no parent");
     let execute = named(&spans, "execute function");
     assert_eq!(execute.parent_span_id, root.span_id);
+    assert_eq!(execute.flags & PARENT_FLAGS, HAS_IS_REMOTE, "a local parent");
     assert!(spans.iter().any(|s| s.name == "SELECT items" && s.parent_span_id == execute.span_id));
+    // Spans are sent in the order they end: the unsampled request's would
+    // have come no later than these.
+    assert!(
+        !received.spans.lock().unwrap().iter().any(|s| hex(&s.trace_id) == UNSAMPLED_TRACE),
+        "a span of the unsampled trace was exported"
+    );
 }

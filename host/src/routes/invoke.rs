@@ -22,13 +22,12 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use edgefn_world::types::{Invocation, Request as FunctionRequest, Response as FunctionResponse};
-use crate::telemetry::TraceContext;
-use crate::telemetry::traces;
+use crate::telemetry::{InvocationTrace, TraceContext};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{Span, SpanKind, Status, TraceContextExt, Tracer};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Headers that describe one hop, not the message: the server sets its own.
 const HOP_BY_HOP: [&str; 8] =
@@ -50,8 +49,9 @@ pub async fn invoke(
     let invocation_id = uuid::Uuid::now_v7().to_string();
     // A caller that sent `traceparent` gets this invocation in its trace.
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::from_traceparent);
-    let trace_cx = request_span(&method, &uri, &name, &invocation_id, client, incoming.as_ref());
-    let trace = incoming.unwrap_or_else(TraceContext::new_root);
+    let mut trace = InvocationTrace::start(incoming.unwrap_or_else(TraceContext::new_root), || {
+        request_span(&method, &uri, &name, &invocation_id, client)
+    });
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
         id: invocation_id.clone(),
@@ -70,7 +70,7 @@ pub async fn invoke(
         fuel_consumed: None,
         peak_memory_bytes: None,
         response: None,
-        trace_id: Some(traces::trace_id_of(&trace_cx, &trace)),
+        trace_id: Some(trace.trace_id_hex()),
         client_ip: Some(client.ip().to_string()),
         database: None,
         outbound: None,
@@ -82,7 +82,7 @@ pub async fn invoke(
             record.error = Some(ExecutionError::new("request refused", error.to_string()));
             let response = error.into_response();
             // Unknown functions are not recorded: anyone can make up names.
-            end_request_span(&trace_cx, response.status(), "request refused");
+            end_request_span(trace, response.status(), "request refused");
             if response.status() != StatusCode::NOT_FOUND {
                 record.outcome = "error".into();
                 record.status = response.status().as_u16();
@@ -95,22 +95,23 @@ pub async fn invoke(
     };
     record.version = Some(deployment.version);
     let cold = !deployment.served.swap(true, std::sync::atomic::Ordering::Relaxed);
-    let span = trace_cx.span();
-    span.set_attribute(KeyValue::new("faas.version", deployment.version.to_string()));
-    span.set_attribute(KeyValue::new("faas.coldstart", cold));
+    if let Some(span) = trace.request_span() {
+        span.set_attribute(KeyValue::new("faas.version", deployment.version.to_string()));
+        span.set_attribute(KeyValue::new("faas.coldstart", cold));
+    }
     let cors = deployment.access.cors.as_ref();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if method == Method::OPTIONS && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
         // A browser's preflight: answered from the settings, never run, and
         // not an execution (it carries no credentials to record).
         let response = access::preflight(cors, origin.as_deref(), &headers);
-        end_request_span(&trace_cx, response.status(), "preflight");
+        end_request_span(trace, response.status(), "preflight");
         return response;
     }
 
-    let authorized = authorize(&state, &deployment, &headers, &mut record, &trace_cx).await;
+    let authorized = authorize(&state, &deployment, &headers, &mut record, &trace).await;
     let mut response = match authorized {
-        Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record, &trace_cx).await {
+        Ok(caller) => match run(&state, &deployment, caller, &invocation_id, method, &uri, headers, body, &mut record, &trace).await {
             Ok(response) => response,
             Err(error) => {
                 record.error = Some(ExecutionError::new("request refused", error.to_string()));
@@ -136,7 +137,7 @@ pub async fn invoke(
     }
     record.status = response.status().as_u16();
     record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    end_request_span(&trace_cx, response.status(), &record.outcome);
+    end_request_span(trace, response.status(), &record.outcome);
     state.metrics.observe(&record);
     state.executions.record(record).await;
     response
@@ -149,14 +150,13 @@ async fn authorize(
     deployment: &ActiveDeployment,
     headers: &HeaderMap,
     record: &mut ExecutionRecord,
-    trace_cx: &opentelemetry::Context,
+    trace: &InvocationTrace,
 ) -> Result<Option<Caller>, Response> {
-    let tracer = traces::tracer();
-    let mut span = tracer
-        .span_builder("authorize")
-        .with_attributes([KeyValue::new("edgefn.policy", deployment.access.policy.kind())])
-        .start_with_context(tracer, trace_cx);
+    let span = trace.child("authorize", SystemTime::now(), || {
+        vec![KeyValue::new("edgefn.policy", deployment.access.policy.kind())]
+    });
     let decided = decide_caller(state, deployment, headers, record).await;
+    let Some(mut span) = span else { return decided };
     match &decided {
         Ok(caller) => {
             let role = caller.as_ref().map_or("anonymous", |c| c.role.as_str());
@@ -167,7 +167,7 @@ async fn authorize(
         }
         Err(response) => {
             span.set_attribute(KeyValue::new("http.response.status_code", i64::from(response.status().as_u16())));
-            span.set_status(Status::error(record.outcome.clone()));
+            span.set_error(record.outcome.clone());
         }
     }
     span.end();
@@ -225,7 +225,7 @@ async fn run(
     headers: HeaderMap,
     body: Body,
     record: &mut ExecutionRecord,
-    trace_cx: &opentelemetry::Context,
+    trace: &InvocationTrace,
 ) -> Result<Response, ApiError> {
     let name = deployment.function.as_str();
     let body = read_body(body, state.max_body_bytes).await?;
@@ -261,7 +261,7 @@ async fn run(
             invocation,
             &deployment.limits,
             Capabilities { secrets: GrantedSecrets::new(secrets), database, outbound },
-            trace_cx,
+            trace,
         )
         .await?;
     if redactor.is_empty() {
@@ -277,50 +277,43 @@ async fn run(
     Ok(response)
 }
 
-/// The server span of one request, under the caller's span when it sent
-/// `traceparent` (HTTP and FaaS semantic conventions).
+/// The name and attributes of one request's server span (HTTP and FaaS
+/// semantic conventions); it goes under the caller's span when it sent
+/// `traceparent`.
 fn request_span(
     method: &Method,
     uri: &Uri,
     name: &str,
     invocation_id: &str,
     client: SocketAddr,
-    incoming: Option<&TraceContext>,
-) -> opentelemetry::Context {
-    let parent = traces::parent_context(incoming);
-    let tracer = traces::tracer();
-    // Static names and values where they can be: this runs per request,
-    // exporting or not.
-    let (span_name, method_name): (std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>) = match *method {
+) -> (Cow<'static, str>, Vec<KeyValue>) {
+    // Static names and values where they can be.
+    let (span_name, method_name): (Cow<'static, str>, Cow<'static, str>) = match *method {
         Method::GET => ("GET /functions/v1/{name}".into(), "GET".into()),
         Method::POST => ("POST /functions/v1/{name}".into(), "POST".into()),
         _ => (format!("{method} /functions/v1/{{name}}").into(), method.to_string().into()),
     };
-    let span = tracer
-        .span_builder(span_name)
-        .with_kind(SpanKind::Server)
-        .with_attributes([
-            KeyValue::new("http.request.method", method_name),
-            KeyValue::new("http.route", "/functions/v1/{name}"),
-            KeyValue::new("url.path", uri.path().to_owned()),
-            KeyValue::new("client.address", client.ip().to_string()),
-            KeyValue::new("faas.trigger", "http"),
-            KeyValue::new("faas.name", name.to_owned()),
-            KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
-        ])
-        .start_with_context(tracer, &parent);
-    parent.with_span(span)
+    let attributes = vec![
+        KeyValue::new("http.request.method", method_name),
+        KeyValue::new("http.route", "/functions/v1/{name}"),
+        KeyValue::new("url.path", uri.path().to_owned()),
+        KeyValue::new("client.address", client.ip().to_string()),
+        KeyValue::new("faas.trigger", "http"),
+        KeyValue::new("faas.name", name.to_owned()),
+        KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
+    ];
+    (span_name, attributes)
 }
 
-fn end_request_span(cx: &opentelemetry::Context, status: StatusCode, outcome: &str) {
-    let span = cx.span();
-    span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
-    span.set_attribute(KeyValue::new("edgefn.outcome", outcome.to_owned()));
-    if status.is_server_error() {
-        span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
-        span.set_status(Status::error(outcome.to_owned()));
-    }
-    span.end();
+fn end_request_span(trace: InvocationTrace, status: StatusCode, outcome: &str) {
+    trace.end(|span| {
+        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
+        span.set_attribute(KeyValue::new("edgefn.outcome", outcome.to_owned()));
+        if status.is_server_error() {
+            span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+            span.set_error(outcome.to_owned());
+        }
+    });
 }
 
 /// Who the function's queries run as: the caller under row-level security,

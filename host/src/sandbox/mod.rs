@@ -18,6 +18,7 @@ use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
 use crate::capabilities::database::{ApplicationDatabase, DatabaseUsage};
 use crate::capabilities::secrets::GrantedSecrets;
 use crate::capabilities::outbound_http::{Outbound, OutboundUsage};
+use crate::telemetry::InvocationTrace;
 use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
 use edgefn_world::{Function, FunctionPre};
 use limits::{Limits, MemoryLimiter};
@@ -225,7 +226,7 @@ impl Sandbox {
         invocation: Invocation,
         limits: &Limits,
         capabilities: Capabilities,
-        trace: &opentelemetry::Context,
+        trace: &InvocationTrace,
     ) -> Result<Execution<Response>, Overloaded> {
         self.run(limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, function: &Function| {
             let handled = function
@@ -241,7 +242,7 @@ impl Sandbox {
         &self,
         limits: &Limits,
         capabilities: Capabilities,
-        trace: Option<&opentelemetry::Context>,
+        trace: Option<&InvocationTrace>,
         call: impl AsyncFnOnce(&mut Store<StoreState>, &Function) -> wasmtime::Result<Result<T, ExecutionError>>,
     ) -> Result<Execution<T>, Overloaded> {
         let queued = Instant::now();
@@ -271,10 +272,10 @@ impl Sandbox {
         let outcome = tokio::time::timeout_at(deadline.into(), async {
             let function = self.pre.instantiate_async(&mut store).await?;
             timings.instantiate_us = micros(started.elapsed());
-            if let Some(parent) = trace {
-                let cx = spans::started(parent, started_wall);
+            if let Some(trace) = trace {
+                let (span, cx) = spans::started(trace, started_wall);
                 store.data_mut().set_trace(&cx);
-                execute_span = Some(cx);
+                execute_span = span;
             }
             call(&mut store, &function).await
         })
@@ -295,8 +296,8 @@ impl Sandbox {
             Ok(Ok(Err(error))) => (Outcome::Error, Err(error)),
             Ok(Err(trap)) => classify_trap(&trap, limits),
         };
-        if let Some(cx) = execute_span {
-            spans::finished(&cx, outcome, &result, fuel_consumed);
+        if let Some(span) = execute_span {
+            spans::finished(span, outcome, &result, fuel_consumed);
         }
         Ok(Execution {
             outcome,

@@ -1,21 +1,21 @@
 //! OpenTelemetry traces, exported over OTLP (gRPC or HTTP/protobuf) when an
-//! endpoint is configured; off by default, and then every span below is a
-//! no-op that costs next to nothing.
+//! endpoint is configured; off by default, and then no span is built.
 //!
 //! The spans of one invocation:
 //! `<METHOD> /functions/v1/{name}` (server; FaaS and HTTP attributes, the
 //! caller's `traceparent` as its parent) → `authorize` (identity and policy),
-//! `instance start`, `execute <function>` → one span per database query and
-//! per secret read (its name only).
+//! `instance start`, `execute function` → one span per database query, per
+//! outbound request and per secret read (its name only). The first four are
+//! the host's own (`super::host_spans`); the capabilities' spans are made
+//! with the SDK's tracer below.
 //!
 //! Invariant: spans carry names, ids, sizes and outcomes, never a value a
 //! function or caller supplied that could be secret: no secret values, no
 //! request or response bodies, no console text, no exception messages (they
 //! can quote secrets; the execution record has them, redacted).
 
-use super::TraceContext;
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry::{Context, KeyValue};
+use super::otlp::SpanSink;
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry::global::BoxedTracer;
 use std::sync::OnceLock;
@@ -28,7 +28,16 @@ pub const TRACER_NAME: &str = "edgefn";
 /// span (each take locks the provider and boxes a new tracer).
 static TRACER: OnceLock<BoxedTracer> = OnceLock::new();
 
-/// The tracer every span is made with: the exporter's when
+/// The exporter's own way in, for the spans the host builds itself
+/// (`super::host_spans`); set with [`TRACER`] when the exporter starts.
+static EXPORTER: OnceLock<SpanSink> = OnceLock::new();
+
+/// Where the host's own spans go, when spans are exported.
+pub(super) fn exporter() -> Option<&'static SpanSink> {
+    EXPORTER.get()
+}
+
+/// The tracer the capabilities' spans are made with: the exporter's when
 /// [`Traces::start`] installed one, a no-op otherwise.
 pub fn tracer() -> &'static BoxedTracer {
     TRACER.get_or_init(|| opentelemetry::global::tracer(TRACER_NAME))
@@ -69,6 +78,7 @@ impl Traces {
     pub fn start(config: Option<&OtlpConfig>) -> anyhow::Result<Traces> {
         let Some(config) = config else { return Ok(Traces { provider: None }) };
         let processor = super::otlp::OtlpSpanProcessor::start(config)?;
+        let sink = processor.sink();
         let resource = opentelemetry_sdk::Resource::builder()
             .with_service_name("edgefn")
             .with_attributes([
@@ -87,6 +97,7 @@ impl Traces {
         TRACER.set(opentelemetry::global::tracer(TRACER_NAME)).map_err(|_| {
             anyhow::anyhow!("a span was made before the trace exporter started; its tracer would never export")
         })?;
+        EXPORTER.set(sink).map_err(|_| anyhow::anyhow!("the trace exporter was started twice"))?;
         Ok(Traces { provider: Some(provider) })
     }
 
@@ -103,48 +114,5 @@ impl Traces {
                 tracing::warn!(error = %e, "flushing traces at shutdown failed");
             }
         }
-    }
-}
-
-/// The context an incoming request's spans start from: the caller's span
-/// when it sent a valid `traceparent`, else none (a new trace).
-pub fn parent_context(incoming: Option<&TraceContext>) -> Context {
-    match incoming.and_then(|t| Some((t, t.parent_span_id?))) {
-        Some((trace, parent)) => {
-            let flags = if trace.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
-            let remote = SpanContext::new(
-                TraceId::from_bytes(trace.trace_id),
-                SpanId::from_bytes(parent),
-                flags,
-                true,
-                TraceState::default(),
-            );
-            Context::new().with_remote_span_context(remote)
-        }
-        None => Context::new(),
-    }
-}
-
-/// The trace id to record: the span's when tracing is on, else `fallback`'s.
-pub fn trace_id_of(cx: &Context, fallback: &TraceContext) -> String {
-    let span = cx.span();
-    let context = span.span_context();
-    if context.is_valid() { context.trace_id().to_string() } else { fallback.trace_id_hex() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_callers_traceparent_becomes_the_remote_parent() {
-        let incoming = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        let cx = parent_context(Some(&incoming));
-        let span = cx.span();
-        assert!(span.span_context().is_remote());
-        assert_eq!(span.span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(trace_id_of(&cx, &TraceContext::new_root()), "4bf92f3577b34da6a3ce929d0e0e4736");
-        let root = TraceContext::new_root();
-        assert_eq!(trace_id_of(&parent_context(None), &root), root.trace_id_hex());
     }
 }

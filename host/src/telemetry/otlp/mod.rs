@@ -96,38 +96,22 @@ thread_local! {
 /// The span processor; see the module's documentation.
 #[derive(Debug)]
 pub struct OtlpSpanProcessor {
-    shared: Arc<Shared>,
+    sink: SpanSink,
     commands: mpsc::UnboundedSender<Command>,
 }
 
-impl OtlpSpanProcessor {
-    /// Starts the sender on the current runtime; it sends a batch when
-    /// [`BATCH_SPANS`] are waiting, or `config.batch_delay` after the last.
-    pub fn start(config: &OtlpConfig) -> anyhow::Result<OtlpSpanProcessor> {
-        let transport = Transport::new(config)?;
-        let shared = Arc::new(Shared {
-            pending: Mutex::default(),
-            batch_ready: Notify::new(),
-            resource: Mutex::new(Resource::builder_empty().build()),
-        });
-        let (commands, received) = mpsc::unbounded_channel();
-        tokio::spawn(send_batches(shared.clone(), transport, config.batch_delay, received));
-        Ok(OtlpSpanProcessor { shared, commands })
-    }
-
-    /// Sends `command` to the sender and waits for its answer. Blocking: the
-    /// SDK calls this at shutdown, from outside the runtime's threads.
-    fn ask(&self, command: impl FnOnce(std::sync::mpsc::SyncSender<OTelSdkResult>) -> Command, timeout: Duration) -> OTelSdkResult {
-        let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        self.commands.send(command(reply)).map_err(|_| OTelSdkError::AlreadyShutdown)?;
-        answer.recv_timeout(timeout).map_err(|_| OTelSdkError::Timeout(timeout))?
-    }
+/// Where finished spans go: encoded on the calling thread and queued for the
+/// sender. The processor's `on_end` for the SDK's spans, and the way in for
+/// spans the host builds as `SpanData` itself (`super::host_spans`).
+#[derive(Debug, Clone)]
+pub struct SpanSink {
+    shared: Arc<Shared>,
 }
 
-impl SpanProcessor for OtlpSpanProcessor {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
+impl SpanSink {
+    /// Encodes `span` and queues it, or drops it when the queue is full
+    /// (counted, and reported by the sender). Unsampled spans are dropped.
+    pub fn export(&self, span: SpanData) {
         if !span.span_context.is_sampled() {
             return;
         }
@@ -146,6 +130,61 @@ impl SpanProcessor for OtlpSpanProcessor {
         }
     }
 
+    /// A sink with no sender: spans queue up until it is full.
+    #[cfg(test)]
+    pub fn detached() -> SpanSink {
+        SpanSink {
+            shared: Arc::new(Shared {
+                pending: Mutex::default(),
+                batch_ready: Notify::new(),
+                resource: Mutex::new(Resource::builder_empty().build()),
+            }),
+        }
+    }
+
+    /// Spans waiting for the sender.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.shared.pending().spans
+    }
+}
+
+impl OtlpSpanProcessor {
+    /// Starts the sender on the current runtime; it sends a batch when
+    /// [`BATCH_SPANS`] are waiting, or `config.batch_delay` after the last.
+    pub fn start(config: &OtlpConfig) -> anyhow::Result<OtlpSpanProcessor> {
+        let transport = Transport::new(config)?;
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            batch_ready: Notify::new(),
+            resource: Mutex::new(Resource::builder_empty().build()),
+        });
+        let (commands, received) = mpsc::unbounded_channel();
+        tokio::spawn(send_batches(shared.clone(), transport, config.batch_delay, received));
+        Ok(OtlpSpanProcessor { sink: SpanSink { shared }, commands })
+    }
+
+    /// A handle that exports spans through this processor.
+    pub fn sink(&self) -> SpanSink {
+        self.sink.clone()
+    }
+
+    /// Sends `command` to the sender and waits for its answer. Blocking: the
+    /// SDK calls this at shutdown, from outside the runtime's threads.
+    fn ask(&self, command: impl FnOnce(std::sync::mpsc::SyncSender<OTelSdkResult>) -> Command, timeout: Duration) -> OTelSdkResult {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.commands.send(command(reply)).map_err(|_| OTelSdkError::AlreadyShutdown)?;
+        answer.recv_timeout(timeout).map_err(|_| OTelSdkError::Timeout(timeout))?
+    }
+}
+
+impl SpanProcessor for OtlpSpanProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.sink.export(span);
+    }
+
     fn force_flush(&self) -> OTelSdkResult {
         self.ask(Command::Flush, Duration::from_secs(15))
     }
@@ -155,7 +194,7 @@ impl SpanProcessor for OtlpSpanProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        *self.shared.resource.lock().unwrap_or_else(PoisonError::into_inner) = resource.clone();
+        *self.sink.shared.resource.lock().unwrap_or_else(PoisonError::into_inner) = resource.clone();
     }
 }
 
