@@ -12,7 +12,7 @@ use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use prost::encoding::{WireType, encoded_len_varint, key_len};
 use std::time::SystemTime;
 
 /// Field numbers of the OTLP messages written here.
@@ -78,11 +78,35 @@ mod field {
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
 const FLAG_IS_REMOTE: u32 = 0x200;
 
+/// A varint. Most written here (tags, lengths of attributes, kinds, bools)
+/// fit in one byte, so that case is a single push: prost's general-purpose
+/// `encode_varint` through `BufMut` was a tenth of a span's encoding.
+#[inline]
+fn encode_varint(value: u64, bytes: &mut Vec<u8>) {
+    if value < 0x80 {
+        bytes.push(value as u8);
+        return;
+    }
+    let mut rest = value;
+    while rest >= 0x80 {
+        bytes.push((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    bytes.push(rest as u8);
+}
+
+/// A field's key: its number and wire type.
+#[inline]
+fn encode_key(tag: u32, wire_type: WireType, bytes: &mut Vec<u8>) {
+    encode_varint(u64::from(tag << 3 | wire_type as u32), bytes);
+}
+
 /// A protobuf writer. A nested message is written into a scratch buffer and
 /// then copied behind its length: the messages inside a span are tens of
 /// bytes and a span a few hundred, so the copies cost less than measuring
-/// every message twice. A batch's envelope is the exception
-/// ([`encode_request`]): there the lengths are worked out.
+/// every message twice. A span itself is copied behind its length once, as
+/// it is queued ([`ScopeSpans::push_span`]), and a batch's envelope is
+/// written from worked-out lengths ([`encode_request`]).
 #[derive(Default)]
 struct Message {
     bytes: Vec<u8>,
@@ -242,9 +266,12 @@ impl ScopeSpans {
         ScopeSpans { scope, encoded: Vec::new() }
     }
 
-    /// Appends a span [`Scratch::encode`] wrote.
-    pub fn push_encoded(&mut self, field: &[u8]) {
-        self.encoded.extend_from_slice(field);
+    /// Appends a span [`Scratch::encode`] wrote, as a `spans` field.
+    pub fn push_span(&mut self, span: &[u8]) {
+        self.encoded.reserve(field_len(field::SCOPE_SPANS_SPANS, span.len()));
+        encode_key(field::SCOPE_SPANS_SPANS, WireType::LengthDelimited, &mut self.encoded);
+        encode_varint(span.len() as u64, &mut self.encoded);
+        self.encoded.extend_from_slice(span);
     }
 }
 
@@ -252,19 +279,19 @@ impl ScopeSpans {
 /// nothing once they have grown.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    field: Vec<u8>,
     span: Vec<u8>,
     part: Vec<u8>,
 }
 
 impl Scratch {
-    /// `span` as a whole `ScopeSpans.spans` field, valid until the next call.
+    /// `span` as a `Span` message, valid until the next call; queued with
+    /// [`ScopeSpans::push_span`].
     pub fn encode(&mut self, span: &SpanData) -> &[u8] {
-        let mut field = Message { bytes: std::mem::take(&mut self.field) };
-        field.bytes.clear();
-        field.nested(field::SCOPE_SPANS_SPANS, &mut self.span, |message| encode_span(message, span, &mut self.part));
-        self.field = field.bytes;
-        &self.field
+        let mut message = Message { bytes: std::mem::take(&mut self.span) };
+        message.bytes.clear();
+        encode_span(&mut message, span, &mut self.part);
+        self.span = message.bytes;
+        &self.span
     }
 }
 

@@ -54,10 +54,10 @@ impl Pending {
     /// Queues a span [`Scratch::encode`] wrote, under its scope.
     fn push(&mut self, scope: &opentelemetry::InstrumentationScope, encoded: &[u8]) {
         match self.scopes.iter_mut().find(|s| s.scope == *scope) {
-            Some(queued) => queued.push_encoded(encoded),
+            Some(queued) => queued.push_span(encoded),
             None => {
                 let mut queued = ScopeSpans::new(scope.clone());
-                queued.push_encoded(encoded);
+                queued.push_span(encoded);
                 self.scopes.push(queued);
             }
         }
