@@ -49,8 +49,9 @@ pub async fn invoke(
     let invocation_id = uuid::Uuid::now_v7().to_string();
     // A caller that sent `traceparent` gets this invocation in its trace.
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::from_traceparent);
+    let client_ip = client.ip().to_string();
     let mut trace = InvocationTrace::start(incoming.unwrap_or_else(TraceContext::new_root), || {
-        request_span(&method, &uri, &name, &invocation_id, client)
+        request_span(&method, &uri, &name, &invocation_id, &client_ip)
     });
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
@@ -71,7 +72,7 @@ pub async fn invoke(
         peak_memory_bytes: None,
         response: None,
         trace_id: Some(trace.trace_id_hex()),
-        client_ip: Some(client.ip().to_string()),
+        client_ip: Some(client_ip),
         database: None,
         outbound: None,
     };
@@ -153,7 +154,10 @@ async fn authorize(
     trace: &InvocationTrace,
 ) -> Result<Option<Caller>, Response> {
     let span = trace.child("authorize", SystemTime::now(), || {
-        vec![KeyValue::new("edgefn.policy", deployment.access.policy.kind())]
+        // Room for what the decision adds.
+        let mut attributes = Vec::with_capacity(3);
+        attributes.push(KeyValue::new("edgefn.policy", deployment.access.policy.kind()));
+        attributes
     });
     let decided = decide_caller(state, deployment, headers, record).await;
     let Some(mut span) = span else { return decided };
@@ -285,7 +289,7 @@ fn request_span(
     uri: &Uri,
     name: &str,
     invocation_id: &str,
-    client: SocketAddr,
+    client_ip: &str,
 ) -> (Cow<'static, str>, Vec<KeyValue>) {
     // Static names and values where they can be.
     let (span_name, method_name): (Cow<'static, str>, Cow<'static, str>) = match *method {
@@ -293,15 +297,17 @@ fn request_span(
         Method::POST => ("POST /functions/v1/{name}".into(), "POST".into()),
         _ => (format!("{method} /functions/v1/{{name}}").into(), method.to_string().into()),
     };
-    let attributes = vec![
+    // Room for the five the deployment and the response add.
+    let mut attributes = Vec::with_capacity(12);
+    attributes.extend([
         KeyValue::new("http.request.method", method_name),
         KeyValue::new("http.route", "/functions/v1/{name}"),
         KeyValue::new("url.path", uri.path().to_owned()),
-        KeyValue::new("client.address", client.ip().to_string()),
+        KeyValue::new("client.address", client_ip.to_owned()),
         KeyValue::new("faas.trigger", "http"),
         KeyValue::new("faas.name", name.to_owned()),
         KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
-    ];
+    ]);
     (span_name, attributes)
 }
 

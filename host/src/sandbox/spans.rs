@@ -16,7 +16,8 @@ pub(super) fn started(trace: &InvocationTrace, started: SystemTime) -> (Option<H
     };
     let now = SystemTime::now();
     instance.end_at(now);
-    let execute = trace.child("execute function", now, Vec::new).expect("the request's span is recorded");
+    // Room for what `finished` adds.
+    let execute = trace.child("execute function", now, || Vec::with_capacity(3)).expect("the request's span is recorded");
     let cx = execute.context();
     (Some(execute), cx)
 }
