@@ -54,6 +54,14 @@ measure() {
   awk -v rps="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")" -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" \
     -v n="$requests" 'BEGIN { printf "%s %.1f\n", rps, ticks / hz * 1e6 / n }'
 }
+# Both servers warm up under the same load first: the first seconds of the
+# "on" server grow its empty record database and WAL from nothing, and
+# measured first (ABBA) they cost the "on" side 30-40 µs per request more
+# than its later run (medians of eleven runs, benches/README.md).
+for port in 18093 18094; do
+  wrk -t2 -c32 -d5s "http://127.0.0.1:$port/functions/v1/hello" > /dev/null
+done
+sleep 2
 read -r on1 on1_cpu < <(measure 18093 "$pid_on")
 read -r off1 off1_cpu < <(measure 18094 "$pid_off")
 read -r off2 off2_cpu < <(measure 18094 "$pid_off")
