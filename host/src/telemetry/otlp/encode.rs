@@ -80,7 +80,7 @@ const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// A varint. Most written here (tags, lengths of attributes, kinds, bools)
 /// fit in one byte, so that case is a single push: prost's general-purpose
-/// `encode_varint` through `BufMut` was a tenth of a span's encoding.
+/// `encode_varint` through `BufMut` was a fifth of a span's encoding.
 #[inline]
 fn encode_varint(value: u64, bytes: &mut Vec<u8>) {
     if value < 0x80 {
