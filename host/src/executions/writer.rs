@@ -148,17 +148,16 @@ where
         .bind(row.client_ip.clone())
 }
 
-/// The INSERT for a chunk of `rows` rows (one of [`INSERT_CHUNKS`]), written
+/// The INSERT for each of [`INSERT_CHUNKS`]' sizes, in that order, written
 /// once per backend: writing a 256-row statement's placeholders again for
 /// every batch cost about 4.8K instructions per record (callgrind,
 /// `benches/instructions.sh`).
-fn insert_statement(backend: DbBackend, rows: usize) -> &'static str {
+fn insert_statements(backend: DbBackend) -> &'static [String; INSERT_CHUNKS.len()] {
     type Statements = OnceLock<[String; INSERT_CHUNKS.len()]>;
     static SQLITE: Statements = OnceLock::new();
     static POSTGRES: Statements = OnceLock::new();
     let statements = if backend == DbBackend::Postgres { &POSTGRES } else { &SQLITE };
-    let index = INSERT_CHUNKS.iter().position(|&size| size == rows).expect("rows is one of INSERT_CHUNKS");
-    &statements.get_or_init(|| INSERT_CHUNKS.map(|size| insert_sql(backend, size)))[index]
+    statements.get_or_init(|| INSERT_CHUNKS.map(|size| insert_sql(backend, size)))
 }
 
 /// `INSERT INTO edgefn_executions (...) VALUES (...), ...` for `rows` rows.
@@ -216,12 +215,13 @@ where
 /// `rows` cut into [`INSERT_CHUNKS`] sizes, each with its statement (made
 /// of the constant column names and placeholders only: no value is in it).
 fn insert_chunks(backend: DbBackend, rows: &[Row]) -> impl Iterator<Item = (&'static str, &[Row])> {
+    let statements = insert_statements(backend);
     let mut rest = rows;
     std::iter::from_fn(move || {
-        let size = INSERT_CHUNKS.into_iter().find(|&size| size <= rest.len())?;
-        let (chunk, tail) = rest.split_at(size);
+        let chunk = INSERT_CHUNKS.iter().position(|&size| size <= rest.len())?;
+        let (rows, tail) = rest.split_at(INSERT_CHUNKS[chunk]);
         rest = tail;
-        Some((insert_statement(backend, size), chunk))
+        Some((statements[chunk].as_str(), rows))
     })
 }
 

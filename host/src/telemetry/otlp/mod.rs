@@ -75,6 +75,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// Nothing queued, and an empty resource until the provider sets one.
+    fn new() -> Shared {
+        Shared { pending: Mutex::default(), batch_ready: Notify::new(), resource: Mutex::new(Resource::builder_empty().build()) }
+    }
+
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -134,11 +139,7 @@ impl SpanSink {
     #[cfg(test)]
     pub fn detached() -> SpanSink {
         SpanSink {
-            shared: Arc::new(Shared {
-                pending: Mutex::default(),
-                batch_ready: Notify::new(),
-                resource: Mutex::new(Resource::builder_empty().build()),
-            }),
+            shared: Arc::new(Shared::new()),
         }
     }
 
@@ -154,11 +155,7 @@ impl OtlpSpanProcessor {
     /// [`BATCH_SPANS`] are waiting, or `config.batch_delay` after the last.
     pub fn start(config: &OtlpConfig) -> anyhow::Result<OtlpSpanProcessor> {
         let transport = Transport::new(config)?;
-        let shared = Arc::new(Shared {
-            pending: Mutex::default(),
-            batch_ready: Notify::new(),
-            resource: Mutex::new(Resource::builder_empty().build()),
-        });
+        let shared = Arc::new(Shared::new());
         let (commands, received) = mpsc::unbounded_channel();
         tokio::spawn(send_batches(shared.clone(), transport, config.batch_delay, received));
         Ok(OtlpSpanProcessor { sink: SpanSink { shared }, commands })
