@@ -9,7 +9,8 @@
 # Usage: benches/instructions.sh [requests, default 1000] [-- <edgefn flags>]
 #   benches/instructions.sh 1000 -- --record-executions false
 #   benches/instructions.sh 1000 -- --otlp-endpoint http://127.0.0.1:18096 --otlp-protocol http/protobuf
-# Set EDGEFN_BIN to count another build (default: target/release/edgefn).
+# Set EDGEFN_BIN to count another build (default: target/release/edgefn),
+# and CALLGRIND_OUT=<file> to keep the profile for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 requests="${1:-1000}"
@@ -72,6 +73,7 @@ callgrind_control -d "$server" > /dev/null
 # The dump is written by the server's next scheduled thread: wait for it.
 for _ in $(seq 600); do grep -qs "^totals:" "$work"/callgrind.out.* && break; sleep 0.1; done
 total=$(cat "$work"/callgrind.out.* | awk '/^totals:/ {s += $2} END {print s}')
+[ -z "${CALLGRIND_OUT:-}" ] || cat "$work"/callgrind.out.* > "$CALLGRIND_OUT"
 counted=$((requests / 4 * 4))
 echo "$bin $*"
 awk -v t="$total" -v n="$counted" 'BEGIN { printf "%d requests, %.0f instructions per request\n", n, t / n }'

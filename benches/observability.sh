@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # What observability costs: hello-world throughput with execution records on
 # and traces exported over OTLP/HTTP to a local receiver, against the same
-# server with both off, in one run (ABBA order, each side averaged).
+# server with both off, in one run. Both servers run side by side and are
+# measured in turn, in rounds of ABBA order (on, off, off, on), so that the
+# machine's drift from one minute to the next falls on both sides alike.
 # Target: "on" within 10% of "off".
-# Usage: benches/observability.sh [seconds per wrk run, default 10]
+# Usage: benches/observability.sh [seconds per wrk run, default 5] [rounds, default 4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration="${1:-10}"
+duration="${1:-5}"
+rounds="${2:-4}"
 scripts/install-deps
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
@@ -62,23 +65,32 @@ for port in 18093 18094; do
   wrk -t2 -c32 -d5s "http://127.0.0.1:$port/functions/v1/hello" > /dev/null
 done
 sleep 2
-read -r on1 on1_cpu < <(measure 18093 "$pid_on")
-read -r off1 off1_cpu < <(measure 18094 "$pid_off")
-read -r off2 off2_cpu < <(measure 18094 "$pid_off")
-read -r on2 on2_cpu < <(measure 18093 "$pid_on")
+# Each round: on, off, off, on. One line per run: "<round> <side> <req/s> <CPU µs>".
+for round in $(seq "$rounds"); do
+  for side in on off off on; do
+    if [ "$side" = on ]; then port=18093 pid=$pid_on; else port=18094 pid=$pid_off; fi
+    read -r rps cpu < <(measure "$port" "$pid")
+    echo "$round $side $rps $cpu" >> "$work/runs.txt"
+  done
+done
 
 read -r exports bytes < <(curl -sf http://127.0.0.1:18095/count)
 [ "$exports" -gt 0 ] || { echo "the receiver got no spans: tracing was not on" >&2; exit 1; }
-echo "== hello world, wrk -t2 -c32 -d${duration}s, ABBA"
-printf "%-34s %10s %10s\n" "server" "run 1" "run 2"
-printf "%-34s %10s %10s\n" "records on + OTLP export (req/s)" "$on1" "$on2"
-printf "%-34s %10s %10s\n" "records off, no tracing (req/s)" "$off1" "$off2"
-printf "%-34s %10s %10s\n" "on: CPU µs per request" "$on1_cpu" "$on2_cpu"
-printf "%-34s %10s %10s\n" "off: CPU µs per request" "$off1_cpu" "$off2_cpu"
+echo "== hello world, wrk -t2 -c32 -d${duration}s, $rounds rounds of ABBA"
+awk '
+  { rps[$1, $2] += $3 / 2; cpu[$1, $2] += $4 / 2; total_rps[$2] += $3; total_cpu[$2] += $4; rounds = $1 }
+  END {
+    printf "%-6s %14s %14s %14s %14s %10s\n", "round", "on req/s", "off req/s", "on CPU µs", "off CPU µs", "on / off"
+    for (r = 1; r <= rounds; r++) {
+      ratio[r] = rps[r, "on"] / rps[r, "off"]
+      printf "%-6d %14.0f %14.0f %14.1f %14.1f %9.3fx\n", r, rps[r, "on"], rps[r, "off"], cpu[r, "on"], cpu[r, "off"], ratio[r]
+    }
+    # Median of the rounds: insertion sort, rounds are few.
+    for (i = 2; i <= rounds; i++) for (j = i; j > 1 && ratio[j - 1] > ratio[j]; j--) { t = ratio[j]; ratio[j] = ratio[j - 1]; ratio[j - 1] = t }
+    median = rounds % 2 ? ratio[(rounds + 1) / 2] : (ratio[rounds / 2] + ratio[rounds / 2 + 1]) / 2
+    printf "on / off throughput: %.3fx over all runs, %.3fx median of rounds (target: >= 0.90x)\n", total_rps["on"] / total_rps["off"], median
+    # The same comparison by CPU per request (off / on): what observability
+    # costs the server itself, whoever else uses the machine meanwhile.
+    printf "off / on CPU per request: %.3fx (less moved than throughput by other work on the machine)\n", total_cpu["off"] / total_cpu["on"]
+  }' "$work/runs.txt"
 echo "the receiver took $exports OTLP exports, $bytes bytes"
-awk -v a="$on1" -v b="$on2" -v c="$off1" -v d="$off2" 'BEGIN {
-  printf "on / off throughput: %.3fx (target: >= 0.90x)\n", (a + b) / (c + d) }'
-# The same comparison by CPU per request (off / on): what observability
-# costs the server itself, whoever else uses the machine meanwhile.
-awk -v a="$on1_cpu" -v b="$on2_cpu" -v c="$off1_cpu" -v d="$off2_cpu" 'BEGIN {
-  printf "off / on CPU per request: %.3fx (less moved than throughput by other work on the machine)\n", (c + d) / (a + b) }'
