@@ -65,6 +65,31 @@ async fn every_call_is_recorded_once_with_its_trace_and_client() {
 }
 
 #[tokio::test]
+async fn deploys_and_rollbacks_succeed_while_records_are_written() {
+    // The record writer inserts through a SQLite connection of its own; a
+    // deploy is a transaction that reads, then writes, on the server's, and
+    // must neither fail nor wait out a busy timeout because records arrive.
+    let server = TestServer::start().await;
+    server.deploy("hello", "greet").await;
+    let load = async {
+        for _ in 0..6 {
+            let replies = futures::future::join_all((0..32).map(|_| call(&server, "hello"))).await;
+            assert!(replies.iter().all(|r| r.status == StatusCode::OK));
+        }
+    };
+    let deploys = async {
+        for _ in 0..5 {
+            server.deploy("other", "greet").await;
+            let rollback =
+                server.send(server.admin(Method::POST, "/functions/other/activate").json(&serde_json::json!({"version": 1}))).await;
+            assert_eq!(rollback.status, StatusCode::OK, "{}", rollback.text());
+        }
+    };
+    tokio::join!(load, deploys);
+    wait_for_records(&server, "hello", 6 * 32).await;
+}
+
+#[tokio::test]
 async fn records_filter_page_and_aggregate() {
     let server = TestServer::start().await;
     server.deploy("pages", "statuses").await;

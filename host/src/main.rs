@@ -3,6 +3,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    edgefn_host::sqlite_without_memory_statistics();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("EDGEFN_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn")))
         .with_writer(std::io::stderr)

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() {
+    // As the server's `main` does.
+    edgefn_host::sqlite_without_memory_statistics();
     let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(50_000);
     let dir = std::env::temp_dir().join(format!("edgefn-record-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

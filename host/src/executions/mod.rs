@@ -15,9 +15,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
+use row::RecordRow;
 use writer::{enforce_retention, write_batches};
 
 mod stats;
+mod row;
+mod sqlite_insert;
 mod writer;
 
 pub use stats::{FunctionStats, MAX_BUCKETS, Series, SeriesBucket};
@@ -239,6 +242,7 @@ struct Details<'a> {
 impl ExecutionRecord {
     fn into_model(self) -> execution::Model {
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let (console, error, details) = (self.console_json(), self.error_json(), self.details_json());
         execution::Model {
             id: self.id,
             function_name: self.function,
@@ -253,19 +257,30 @@ impl ExecutionRecord {
             path: self.path,
             status: i32::from(self.status),
             outcome: self.outcome,
-            console: serde_json::to_string(&self.console).expect("console lines serialize"),
-            error: self.error.map(|e| serde_json::to_string(&e).expect("errors serialize")),
+            console,
+            error,
             fuel_consumed: self.fuel_consumed.map(as_i64),
             peak_memory_bytes: self.peak_memory_bytes.map(as_i64),
             trace_id: self.trace_id,
             client_ip: self.client_ip,
-            details: serde_json::to_string(&Details {
-                response: &self.response,
-                database: &self.database,
-                outbound: &self.outbound,
-            })
-                .expect("details serialize"),
+            details,
         }
+    }
+
+    /// The `console` column.
+    fn console_json(&self) -> String {
+        serde_json::to_string(&self.console).expect("console lines serialize")
+    }
+
+    /// The `error` column.
+    fn error_json(&self) -> Option<String> {
+        self.error.as_ref().map(|e| serde_json::to_string(e).expect("errors serialize"))
+    }
+
+    /// The `details` column.
+    fn details_json(&self) -> String {
+        serde_json::to_string(&Details { response: &self.response, database: &self.database, outbound: &self.outbound })
+            .expect("details serialize")
     }
 }
 
@@ -340,7 +355,7 @@ impl From<execution::Model> for StoredExecution {
 /// Where handlers send records.
 #[derive(Clone)]
 pub struct ExecutionLog {
-    sender: mpsc::Sender<ExecutionRecord>,
+    sender: mpsc::Sender<RecordRow>,
     live: broadcast::Sender<Arc<ExecutionRecord>>,
     db: DatabaseConnection,
     /// The Jaeger UI, for each record's `trace_url`.
@@ -389,10 +404,14 @@ impl ExecutionLog {
         if !self.recording {
             return;
         }
+        let row = RecordRow::pack(&record);
         if self.live.receiver_count() > 0 {
-            let _ = self.live.send(Arc::new(record.clone()));
+            let _ = self.live.send(Arc::new(record));
+        } else {
+            // Here, on the thread that allocated it (see `row`).
+            drop(record);
         }
-        if self.sender.send(record).await.is_err() {
+        if self.sender.send(row).await.is_err() {
             tracing::error!("execution writer has stopped; a record was not written");
         }
     }

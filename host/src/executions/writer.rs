@@ -4,48 +4,79 @@
 //! Invariant (with `ExecutionLog::record`): a record handed to the writer is
 //! stored; a failed batch is retried, whole, until the database takes it.
 
-use super::{ExecutionRecord, Retention, id_floor};
+use super::row::{RecordRow, Text};
+use super::{Retention, id_floor};
 use crate::entities::execution;
-use chrono::{DateTime, Utc};
-use sea_orm::sqlx::{self, Database, Encode, Type};
+use chrono::Utc;
+use sea_orm::sqlx::{self, Postgres};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Records per INSERT.
-const BATCH_SIZE: usize = 512;
+/// Records per batch, at most.
+pub(super) const BATCH_SIZE: usize = 512;
 /// How long the writer lets records gather before a batch that is not full:
-/// each transaction costs far more than the rows in it (a commit, and a
-/// wake-up of SQLite's worker thread), so under load this keeps batches big.
+/// each transaction costs far more than the rows in it (a commit, a lock, a
+/// wake-up of a connection thread), so under load this keeps batches big.
 const BATCH_GATHER: Duration = Duration::from_millis(20);
 
 /// Writes what arrives, in batches, until every sender is gone and the
 /// channel is drained.
-pub(super) async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Receiver<ExecutionRecord>) {
+pub(super) async fn write_batches(db: DatabaseConnection, receiver: mpsc::Receiver<RecordRow>) {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => super::sqlite_insert::write_batches(db.get_sqlite_connection_pool().clone(), receiver).await,
+        DbBackend::Postgres => write_postgres_batches(db.get_postgres_connection_pool(), receiver).await,
+        other => tracing::error!("execution records are not written to {other:?}; they are dropped"),
+    }
+}
+
+/// Waits for the next batch into `batch`: whatever is waiting, or what
+/// arrives within [`BATCH_GATHER`] of the first record, up to [`BATCH_SIZE`].
+/// False once every sender is gone and nothing is left.
+pub(super) async fn gather(receiver: &mut mpsc::Receiver<RecordRow>, batch: &mut Vec<RecordRow>) -> bool {
+    if receiver.recv_many(batch, BATCH_SIZE).await == 0 {
+        return false;
+    }
+    if batch.len() < BATCH_SIZE {
+        tokio::time::sleep(BATCH_GATHER).await;
+        while batch.len() < BATCH_SIZE {
+            match receiver.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+    }
+    true
+}
+
+/// The pause before a failed batch is tried again: doubling from 50 ms up
+/// to 5 s.
+pub(super) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(50))
+    }
+}
+
+impl Backoff {
+    pub(super) async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The PostgreSQL writer: multi-row INSERTs through sqlx.
+async fn write_postgres_batches(pool: &sqlx::PgPool, mut receiver: mpsc::Receiver<RecordRow>) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
-    while receiver.recv_many(&mut batch, BATCH_SIZE).await > 0 {
-        if batch.len() < BATCH_SIZE {
-            tokio::time::sleep(BATCH_GATHER).await;
-            while batch.len() < BATCH_SIZE {
-                match receiver.try_recv() {
-                    Ok(record) => batch.push(record),
-                    Err(_) => break,
-                }
-            }
+    while gather(&mut receiver, &mut batch).await {
+        let mut backoff = Backoff::default();
+        while let Err(e) = insert_batch(pool, &batch).await {
+            tracing::error!(error = %e, rows = batch.len(), "writing execution records failed; retrying");
+            backoff.wait().await;
         }
-        let rows: Vec<Row> = batch.drain(..).map(|record| Row::from(record.into_model())).collect();
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match insert_batch(&db, &rows).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, rows = rows.len(), "writing execution records failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        batch.clear();
     }
 }
 
@@ -55,97 +86,39 @@ pub(super) async fn write_batches(db: DatabaseConnection, mut receiver: mpsc::Re
 /// statement to prepare for every batch size.
 const INSERT_CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
 
-/// The record table's columns, in the order [`bind_row`] binds them.
-const COLUMNS: [&str; 20] = [
+/// The record table's columns, in the order the writers bind them.
+pub(super) const COLUMNS: [&str; 20] = [
     "id", "function_name", "version", "received_at", "duration_us", "queue_us", "instantiate_us", "run_us", "caller",
     "method", "path", "status", "outcome", "console", "error", "fuel_consumed", "peak_memory_bytes", "details",
     "trace_id", "client_ip",
 ];
 
-/// A record as the values its INSERT binds. The writer binds them through
-/// sqlx rather than sea-orm's `Value`s: text is shared (`Arc<str>`), so a
-/// retry binds it again without copying, and sqlx's connection thread, which
-/// drops the bound values, only lets go of references; the memory is freed
-/// here, on the thread that allocated it. Freeing it on sqlx's thread cost
-/// 6.7K of a record's 57K instructions (callgrind, `record_cost`).
-struct Row {
-    id: Arc<str>,
-    function_name: Arc<str>,
-    version: Option<i32>,
-    received_at: DateTime<Utc>,
-    durations_us: [i64; 4],
-    caller: Option<Arc<str>>,
-    method: Arc<str>,
-    path: Arc<str>,
-    status: i32,
-    outcome: Arc<str>,
-    console: Arc<str>,
-    error: Option<Arc<str>>,
-    fuel_consumed: Option<i64>,
-    peak_memory_bytes: Option<i64>,
-    details: Arc<str>,
-    trace_id: Option<Arc<str>>,
-    client_ip: Option<Arc<str>>,
-}
-
-impl From<execution::Model> for Row {
-    fn from(m: execution::Model) -> Row {
-        Row {
-            id: m.id.into(),
-            function_name: m.function_name.into(),
-            version: m.version,
-            received_at: m.received_at,
-            durations_us: [m.duration_us, m.queue_us, m.instantiate_us, m.run_us],
-            caller: m.caller.map(Arc::from),
-            method: m.method.into(),
-            path: m.path.into(),
-            status: m.status,
-            outcome: m.outcome.into(),
-            console: m.console.into(),
-            error: m.error.map(Arc::from),
-            fuel_consumed: m.fuel_consumed,
-            peak_memory_bytes: m.peak_memory_bytes,
-            details: m.details.into(),
-            trace_id: m.trace_id.map(Arc::from),
-            client_ip: m.client_ip.map(Arc::from),
-        }
-    }
-}
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 /// Binds `row`'s values to `query`, in [`COLUMNS`] order.
-fn bind_row<'q, DB>(query: sqlx::query::Query<'q, DB, DB::Arguments>, row: &Row) -> sqlx::query::Query<'q, DB, DB::Arguments>
-where
-    DB: Database,
-    Arc<str>: Encode<'q, DB> + Type<DB>,
-    Option<Arc<str>>: Encode<'q, DB> + Type<DB>,
-    i32: Encode<'q, DB> + Type<DB>,
-    Option<i32>: Encode<'q, DB> + Type<DB>,
-    i64: Encode<'q, DB> + Type<DB>,
-    Option<i64>: Encode<'q, DB> + Type<DB>,
-    DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-{
+fn bind_row<'q>(query: PgQuery<'q>, row: &'q RecordRow) -> PgQuery<'q> {
     let [duration, queue, instantiate, run] = row.durations_us;
     query
-        .bind(row.id.clone())
-        .bind(row.function_name.clone())
+        .bind(row.text(Text::Id))
+        .bind(row.text(Text::FunctionName))
         .bind(row.version)
         .bind(row.received_at)
         .bind(duration)
         .bind(queue)
         .bind(instantiate)
         .bind(run)
-        .bind(row.caller.clone())
-        .bind(row.method.clone())
-        .bind(row.path.clone())
+        .bind(row.text(Text::Caller))
+        .bind(row.text(Text::Method))
+        .bind(row.text(Text::Path))
         .bind(row.status)
-        .bind(row.outcome.clone())
-        .bind(row.console.clone())
-        .bind(row.error.clone())
+        .bind(row.text(Text::Outcome))
+        .bind(row.text(Text::Console))
+        .bind(row.text(Text::Error))
         .bind(row.fuel_consumed)
         .bind(row.peak_memory_bytes)
-        .bind(row.details.clone())
-        .bind(row.trace_id.clone())
-        .bind(row.client_ip.clone())
+        .bind(row.text(Text::Details))
+        .bind(row.text(Text::TraceId))
+        .bind(row.text(Text::ClientIp))
 }
 
 /// The INSERT for each of [`INSERT_CHUNKS`]' sizes, in that order, written
@@ -182,30 +155,9 @@ fn insert_sql(backend: DbBackend, rows: usize) -> String {
 }
 
 /// One batch in one transaction: all of it is stored, or none.
-async fn insert_batch(db: &DatabaseConnection, rows: &[Row]) -> Result<(), sqlx::Error> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => insert_on(db.get_sqlite_connection_pool(), DbBackend::Sqlite, rows).await,
-        DbBackend::Postgres => insert_on(db.get_postgres_connection_pool(), DbBackend::Postgres, rows).await,
-        other => Err(sqlx::Error::Configuration(format!("execution records are not written to {other:?}").into())),
-    }
-}
-
-/// [`insert_batch`] on one backend's pool.
-async fn insert_on<DB>(pool: &sqlx::Pool<DB>, backend: DbBackend, rows: &[Row]) -> Result<(), sqlx::Error>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-    for<'q> Arc<str>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Arc<str>>: Encode<'q, DB> + Type<DB>,
-    for<'q> i32: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i32>: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-{
+async fn insert_batch(pool: &sqlx::PgPool, rows: &[RecordRow]) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    for (sql, chunk) in insert_chunks(backend, rows) {
+    for (sql, chunk) in insert_chunks(DbBackend::Postgres, rows) {
         let query = chunk.iter().fold(sqlx::query(sql), bind_row);
         query.execute(&mut *transaction).await?;
     }
@@ -214,7 +166,7 @@ where
 
 /// `rows` cut into [`INSERT_CHUNKS`] sizes, each with its statement (made
 /// of the constant column names and placeholders only: no value is in it).
-fn insert_chunks(backend: DbBackend, rows: &[Row]) -> impl Iterator<Item = (&'static str, &[Row])> {
+pub(super) fn insert_chunks<T>(backend: DbBackend, rows: &[T]) -> impl Iterator<Item = (&'static str, &[T])> {
     let statements = insert_statements(backend);
     let mut rest = rows;
     std::iter::from_fn(move || {

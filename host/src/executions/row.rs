@@ -1,0 +1,227 @@
+//! A record as the row the writer inserts, packed on the request's thread:
+//! every text column in one buffer, the JSON columns already written.
+//!
+//! Why: a record is made on a request's thread and stored by the writer's.
+//! Handed over as an `ExecutionRecord` (a dozen strings, the console lines,
+//! the captured response's headers and body), every one of its allocations
+//! was freed on the writer's thread, cold in its cache and against another
+//! thread's malloc arena; under load, malloc and free cost the recording
+//! server several microseconds per request more than their instructions
+//! suggest (perf, benches/README.md). Packed where it was made, the record's
+//! own allocations are freed while they are still in that thread's cache,
+//! and the writer has one to free.
+
+use super::ExecutionRecord;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// The text columns, in the order they are packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Text {
+    Id,
+    FunctionName,
+    Caller,
+    Method,
+    Path,
+    Outcome,
+    Console,
+    Error,
+    Details,
+    TraceId,
+    ClientIp,
+}
+
+const TEXT_COLUMNS: usize = Text::ClientIp as usize + 1;
+
+/// One record's column values.
+#[derive(Debug)]
+pub(super) struct RecordRow {
+    /// The text columns, one after another.
+    text: String,
+    /// Where each text column ends in `text`, by [`Text`].
+    ends: [u32; TEXT_COLUMNS],
+    /// Bit `1 << column` set for each text column that is NULL.
+    nulls: u16,
+    pub(super) version: Option<i32>,
+    pub(super) received_at: DateTime<Utc>,
+    /// Total, queue, instantiate, run.
+    pub(super) durations_us: [i64; 4],
+    pub(super) status: i32,
+    pub(super) fuel_consumed: Option<i64>,
+    pub(super) peak_memory_bytes: Option<i64>,
+}
+
+impl RecordRow {
+    /// Packs `record`'s columns, as `ExecutionRecord::into_model` makes them.
+    pub(super) fn pack(record: &ExecutionRecord) -> RecordRow {
+        let model = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut row = RecordRow {
+            text: String::with_capacity(256 + record.path.len()),
+            ends: [0; TEXT_COLUMNS],
+            nulls: 0,
+            version: record.version,
+            received_at: record.received_at,
+            durations_us: [
+                model(record.duration_us),
+                model(record.timings.queue_us),
+                model(record.timings.instantiate_us),
+                model(record.timings.run_us),
+            ],
+            status: i32::from(record.status),
+            fuel_consumed: record.fuel_consumed.map(model),
+            peak_memory_bytes: record.peak_memory_bytes.map(model),
+        };
+        row.push(Text::Id, Some(&record.id));
+        row.push(Text::FunctionName, Some(&record.function));
+        row.push(Text::Caller, record.caller.as_deref());
+        row.push(Text::Method, Some(&record.method));
+        row.push(Text::Path, Some(&record.path));
+        row.push(Text::Outcome, Some(&record.outcome));
+        row.push(Text::Console, Some(&record.console_json()));
+        row.push(Text::Error, record.error_json().as_deref());
+        row.push(Text::Details, Some(&record.details_json()));
+        row.push(Text::TraceId, record.trace_id.as_deref());
+        row.push(Text::ClientIp, record.client_ip.as_deref());
+        row
+    }
+
+    /// Appends `column`'s value; columns come in [`Text`] order.
+    fn push(&mut self, column: Text, value: Option<&str>) {
+        match value {
+            Some(value) => self.text.push_str(value),
+            None => self.nulls |= 1 << column as u16,
+        }
+        self.ends[column as usize] = u32::try_from(self.text.len()).expect("a record's text is under 4 GiB");
+    }
+
+    /// A text column's value; None for NULL.
+    pub(super) fn text(&self, column: Text) -> Option<&str> {
+        if self.nulls & (1 << column as u16) != 0 {
+            return None;
+        }
+        let index = column as usize;
+        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        Some(&self.text[start..self.ends[index] as usize])
+    }
+}
+
+/// Writes `time` as sqlx writes a `DateTime<Utc>` into SQLite
+/// (`to_rfc3339_opts(SecondsFormat::AutoSi, false)`): the writer stores
+/// text sea-orm reads and compares the same way. chrono's formatting goes
+/// through `core::fmt` and cost about 1K instructions a record; this is a
+/// tenth of that.
+pub(super) fn write_rfc3339(out: &mut String, time: &DateTime<Utc>) {
+    let nanos = time.nanosecond();
+    let year = time.year();
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        // Years chrono writes with a sign, and leap seconds: its own way.
+        out.push_str(&time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+        return;
+    }
+    fn digits(out: &mut String, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    digits(out, year as u32, 4);
+    out.push('-');
+    digits(out, time.month(), 2);
+    out.push('-');
+    digits(out, time.day(), 2);
+    out.push('T');
+    digits(out, time.hour(), 2);
+    out.push(':');
+    digits(out, time.minute(), 2);
+    out.push(':');
+    digits(out, time.second(), 2);
+    // AutoSi: as many fraction digits as needed, in steps of three.
+    if nanos != 0 {
+        out.push('.');
+        if nanos % 1_000_000 == 0 {
+            digits(out, nanos / 1_000_000, 3);
+        } else if nanos % 1_000 == 0 {
+            digits(out, nanos / 1_000, 6);
+        } else {
+            digits(out, nanos, 9);
+        }
+    }
+    out.push_str("+00:00");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::console::ConsoleLine;
+    use crate::executions::CapturedResponse;
+    use crate::sandbox::{ExecutionError, Timings};
+    use chrono::{SecondsFormat, TimeZone};
+
+    fn record(caller: Option<&str>, error: Option<ExecutionError>) -> ExecutionRecord {
+        ExecutionRecord {
+            id: "019af1c2-0000-7000-8000-000000000001".into(),
+            function: "hello".into(),
+            version: Some(3),
+            received_at: Utc::now(),
+            duration_us: 812,
+            timings: Timings { queue_us: 1, instantiate_us: 20, run_us: 700 },
+            caller: caller.map(str::to_owned),
+            method: "POST".into(),
+            path: "/functions/v1/hello/x?y=\"é\"".into(),
+            status: 201,
+            outcome: "ok".into(),
+            console: vec![ConsoleLine { level: "log", at: Utc::now(), text: "line \"one\"\n".into() }],
+            error,
+            fuel_consumed: Some(150_000),
+            peak_memory_bytes: None,
+            response: Some(CapturedResponse::new(201, &[("content-type".into(), "application/json".into())], b"{}")),
+            trace_id: None,
+            client_ip: Some("127.0.0.1".into()),
+            database: None,
+            outbound: None,
+        }
+    }
+
+    #[test]
+    fn a_packed_row_holds_the_columns_the_model_has() {
+        for (caller, error) in [(None, None), (Some("user:1 a@example.com"), Some(ExecutionError::new("uncaught exception", "boom".into())))] {
+            let record = record(caller, error);
+            let row = RecordRow::pack(&record);
+            let model = record.into_model();
+            let texts = [
+                (Text::Id, Some(model.id.as_str())),
+                (Text::FunctionName, Some(&model.function_name)),
+                (Text::Caller, model.caller.as_deref()),
+                (Text::Method, Some(&model.method)),
+                (Text::Path, Some(&model.path)),
+                (Text::Outcome, Some(&model.outcome)),
+                (Text::Console, Some(&model.console)),
+                (Text::Error, model.error.as_deref()),
+                (Text::Details, Some(&model.details)),
+                (Text::TraceId, model.trace_id.as_deref()),
+                (Text::ClientIp, model.client_ip.as_deref()),
+            ];
+            for (column, expected) in texts {
+                assert_eq!(row.text(column), expected, "{column:?}");
+            }
+            assert_eq!(row.durations_us, [model.duration_us, model.queue_us, model.instantiate_us, model.run_us]);
+            assert_eq!(
+                (row.version, row.received_at, row.status, row.fuel_consumed, row.peak_memory_bytes),
+                (model.version, model.received_at, model.status, model.fuel_consumed, model.peak_memory_bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn times_are_written_as_sqlx_writes_them() {
+        let base = Utc.with_ymd_and_hms(2026, 12, 6, 4, 5, 9).unwrap();
+        for nanos in [0, 7_000_000, 123_000_000, 123_456_000, 1_000, 123_456_789, 5] {
+            let time = base + chrono::Duration::nanoseconds(nanos);
+            let mut written = String::new();
+            write_rfc3339(&mut written, &time);
+            assert_eq!(written, time.to_rfc3339_opts(SecondsFormat::AutoSi, false), "{nanos} ns");
+        }
+        let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap();
+        let mut written = String::new();
+        write_rfc3339(&mut written, &far);
+        assert_eq!(written, far.to_rfc3339_opts(SecondsFormat::AutoSi, false));
+    }
+}
