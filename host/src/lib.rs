@@ -14,6 +14,7 @@ pub mod error;
 pub mod executions;
 pub mod identity;
 pub mod routes;
+pub mod rfc3339;
 pub mod sandbox;
 pub mod secrets;
 pub mod telemetry;

@@ -11,6 +11,7 @@ pub struct ConsoleLine {
     /// `debug`, `info`, `log`, `warn` or `error`.
     pub level: &'static str,
     /// When the host received it.
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub at: DateTime<Utc>,
     /// The formatted text.
     pub text: String,

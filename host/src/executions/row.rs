@@ -12,7 +12,7 @@
 //! and the writer has one to free.
 
 use super::ExecutionRecord;
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Utc};
 
 /// The text columns, in the order they are packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,56 +104,12 @@ impl RecordRow {
     }
 }
 
-/// Writes `time` as sqlx writes a `DateTime<Utc>` into SQLite
-/// (`to_rfc3339_opts(SecondsFormat::AutoSi, false)`): the writer stores
-/// text sea-orm reads and compares the same way. chrono's formatting goes
-/// through `core::fmt` and cost about 1K instructions a record; this is a
-/// tenth of that.
-pub(super) fn write_rfc3339(out: &mut String, time: &DateTime<Utc>) {
-    let nanos = time.nanosecond();
-    let year = time.year();
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        // Years chrono writes with a sign, and leap seconds: its own way.
-        out.push_str(&time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
-        return;
-    }
-    fn digits(out: &mut String, value: u32, width: u32) {
-        for place in (0..width).rev() {
-            out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
-        }
-    }
-    digits(out, year as u32, 4);
-    out.push('-');
-    digits(out, time.month(), 2);
-    out.push('-');
-    digits(out, time.day(), 2);
-    out.push('T');
-    digits(out, time.hour(), 2);
-    out.push(':');
-    digits(out, time.minute(), 2);
-    out.push(':');
-    digits(out, time.second(), 2);
-    // AutoSi: as many fraction digits as needed, in steps of three.
-    if nanos != 0 {
-        out.push('.');
-        if nanos % 1_000_000 == 0 {
-            digits(out, nanos / 1_000_000, 3);
-        } else if nanos % 1_000 == 0 {
-            digits(out, nanos / 1_000, 6);
-        } else {
-            digits(out, nanos, 9);
-        }
-    }
-    out.push_str("+00:00");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::capabilities::console::ConsoleLine;
     use crate::executions::CapturedResponse;
     use crate::sandbox::{ExecutionError, Timings};
-    use chrono::{SecondsFormat, TimeZone};
 
     fn record(caller: Option<&str>, error: Option<ExecutionError>) -> ExecutionRecord {
         ExecutionRecord {
@@ -208,20 +164,5 @@ mod tests {
                 (model.version, model.received_at, model.status, model.fuel_consumed, model.peak_memory_bytes)
             );
         }
-    }
-
-    #[test]
-    fn times_are_written_as_sqlx_writes_them() {
-        let base = Utc.with_ymd_and_hms(2026, 12, 6, 4, 5, 9).unwrap();
-        for nanos in [0, 7_000_000, 123_000_000, 123_456_000, 1_000, 123_456_789, 5] {
-            let time = base + chrono::Duration::nanoseconds(nanos);
-            let mut written = String::new();
-            write_rfc3339(&mut written, &time);
-            assert_eq!(written, time.to_rfc3339_opts(SecondsFormat::AutoSi, false), "{nanos} ns");
-        }
-        let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap();
-        let mut written = String::new();
-        write_rfc3339(&mut written, &far);
-        assert_eq!(written, far.to_rfc3339_opts(SecondsFormat::AutoSi, false));
     }
 }

@@ -12,7 +12,8 @@
 //! detached from it, so it has exactly the pool's settings (WAL, sync, busy
 //! timeout); it keeps its prepared statements for the writer's lifetime.
 
-use super::row::{RecordRow, Text, write_rfc3339};
+use super::row::{RecordRow, Text};
+use crate::rfc3339;
 use super::writer::{self, COLUMNS, insert_chunks};
 use rusqlite::TransactionBehavior;
 use sea_orm::DbBackend;
@@ -111,7 +112,7 @@ fn insert(sqlite: &rusqlite::Connection, rows: &[RecordRow]) -> rusqlite::Result
             // Time as sqlx writes it, so that sea-orm reads it back and
             // compares it the same way.
             received_at.clear();
-            write_rfc3339(&mut received_at, &row.received_at);
+            rfc3339::write(&mut received_at, &row.received_at, rfc3339::Offset::Numeric);
             // In `COLUMNS` order.
             bind(&row.text(Text::Id))?;
             bind(&row.text(Text::FunctionName))?;
