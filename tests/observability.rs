@@ -242,6 +242,10 @@ async fn metrics_count_invocations_and_need_a_key_on_the_main_address() {
     assert_eq!(open.status, StatusCode::OK);
     assert!(open.text().contains("edgefn_invocations_total{function=\"hello\",outcome=\"ok\"} 3"));
     assert!(open.header("content-type").unwrap().starts_with("application/openmetrics-text"));
+
+    // The metrics listener stops with the server's own: asked to shut down,
+    // the server drains its records and exits instead of waiting on it.
+    assert!(server.exits_when_asked(), "the server did not exit within 10 s of being asked");
 }
 
 #[tokio::test]

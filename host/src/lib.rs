@@ -143,24 +143,35 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     println!("deploy:  curl -X POST -H 'Authorization: Bearer <admin key>' --data-binary @hello.js {public_url}/admin/v1/functions/hello/versions");
 
+    // The metrics listener stops with the main one: its router holds the
+    // app state, and with it a sender of records the writer waits out below.
+    let (stop_metrics, metrics_stop) = tokio::sync::oneshot::channel::<()>();
+    let mut metrics_server = None;
     if let Some(metrics_address) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(metrics_address)
             .await
             .with_context(|| format!("listening for metrics on {metrics_address}"))?;
         println!("metrics on http://{}/metrics", listener.local_addr()?);
         let app = routes::metrics_router(state.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+        metrics_server = Some(tokio::spawn(async move {
+            let stopped = async {
+                let _ = metrics_stop.await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
                 tracing::error!(error = %e, "the metrics listener stopped");
             }
-        });
+        }));
     }
     // Connection info gives the sign-in rate limit the client's address.
     let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(config.exit_on_stdin_eof))
         .await?;
-    // The router (and every sender of records) is gone: let the writer drain.
+    let _ = stop_metrics.send(());
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.await.context("the metrics listener panicked")?;
+    }
+    // The routers (and every sender of records) are gone: let the writer drain.
     writer.await.context("the execution writer panicked")?;
     traces.shutdown().await;
     app_db.close().await?;

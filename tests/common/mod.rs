@@ -133,6 +133,21 @@ impl TestServer {
         data_dir
     }
 
+    /// Asks the server to shut down (closes its stdin) and says whether it
+    /// exited by itself within 10 s; it is killed otherwise.
+    pub fn exits_when_asked(mut self) -> bool {
+        drop(self.child.stdin.take());
+        let mut exited = false;
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        exited
+    }
+
     fn stop(&mut self) {
         drop(self.child.stdin.take());
         for _ in 0..100 {
