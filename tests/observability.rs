@@ -179,6 +179,14 @@ async fn the_live_tail_streams_records_as_they_happen() {
     assert_eq!(data["function"], "hello");
     let unauthorized = server.send(reqwest::Client::new().get(server.url("/admin/v1/executions/tail"))).await;
     assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
+
+    // An open tail (an admin's browser tab) does not hold up a shutdown:
+    // the server ends the stream and exits.
+    assert!(server.exits_when_asked(), "the server did not exit within 10 s with a tail open");
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = tail.chunk().await {}
+    });
+    assert!(rest.await.is_ok(), "the tail's stream ended with the server");
 }
 
 #[tokio::test]

@@ -162,10 +162,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }));
     }
+    let live_tails = state.executions.live_tails();
+    let exit_on_stdin_eof = config.exit_on_stdin_eof;
     // Connection info gives the sign-in rate limit the client's address.
     let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(config.exit_on_stdin_eof))
+        .with_graceful_shutdown(async move {
+            shutdown_signal(exit_on_stdin_eof).await;
+            live_tails.end_all();
+        })
         .await?;
     let _ = stop_metrics.send(());
     if let Some(metrics_server) = metrics_server {

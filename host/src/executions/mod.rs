@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use std::sync::Arc;
 use serde::Serialize;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use row::RecordRow;
 use writer::{enforce_retention, write_batches};
 
@@ -357,11 +357,26 @@ impl From<execution::Model> for StoredExecution {
 pub struct ExecutionLog {
     sender: mpsc::Sender<RecordRow>,
     live: broadcast::Sender<Arc<ExecutionRecord>>,
+    /// Set once, at shutdown, to end every live tail.
+    tails_ending: LiveTails,
     db: DatabaseConnection,
     /// The Jaeger UI, for each record's `trace_url`.
     jaeger_ui: Option<Arc<str>>,
     /// False only to measure what recording costs (`--record-executions false`).
     recording: bool,
+}
+
+/// Ends the live tails at shutdown: a tail's response never ends by itself,
+/// and a server shutting down waits for its open responses (and its record
+/// writer for the tails' handles on the log).
+#[derive(Clone)]
+pub struct LiveTails(Arc<watch::Sender<bool>>);
+
+impl LiveTails {
+    /// Ends every open tail, and any opened after.
+    pub fn end_all(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 /// Records a slow live-tail subscriber may fall behind before it misses some
@@ -378,10 +393,11 @@ impl ExecutionLog {
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (live, _) = broadcast::channel(TAIL_CAPACITY);
+        let tails_ending = LiveTails(Arc::new(watch::channel(false).0));
         let writer = tokio::spawn(write_batches(db.clone(), receiver));
         tokio::spawn(enforce_retention(db.clone(), retention));
         let jaeger_ui = jaeger_ui.map(|url| Arc::from(url.trim_end_matches('/')));
-        (ExecutionLog { sender, live, db, jaeger_ui, recording: true }, writer)
+        (ExecutionLog { sender, live, tails_ending, db, jaeger_ui, recording: true }, writer)
     }
 
     /// A log that keeps nothing: only for measuring what records cost.
@@ -418,20 +434,31 @@ impl ExecutionLog {
 
     /// Records as they are made (not yet necessarily stored), matching
     /// `filter`; `Err(n)` when a slow reader missed `n` of them.
+    /// The stream ends when the server shuts down ([`LiveTails::end_all`]).
     pub fn tail(&self, filter: RecordFilter) -> impl futures_util::Stream<Item = Result<StoredExecution, u64>> + use<> {
         let receiver = self.live.subscribe();
+        let ending = self.tails_ending.0.subscribe();
         let log = self.clone();
-        futures_util::stream::unfold((receiver, filter, log), |(mut receiver, filter, log)| async move {
+        futures_util::stream::unfold((receiver, ending, filter, log), |(mut receiver, mut ending, filter, log)| async move {
             loop {
-                let item = match receiver.recv().await {
+                let received = tokio::select! {
+                    received = receiver.recv() => received,
+                    _ = ending.wait_for(|ending| *ending) => return None,
+                };
+                let item = match received {
                     Ok(record) if filter.matches(&record) => Ok(log.stored((*record).clone().into_model())),
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(missed)) => Err(missed),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 };
-                return Some((item, (receiver, filter, log)));
+                return Some((item, (receiver, ending, filter, log)));
             }
         })
+    }
+
+    /// What ends the live tails; it holds no sender of records.
+    pub fn live_tails(&self) -> LiveTails {
+        self.tails_ending.clone()
     }
 
     /// A page of records matching `filter`, newest first, older than `cursor`.
