@@ -5,11 +5,12 @@
 //! Handed over as an `ExecutionRecord` (a dozen strings, the console lines,
 //! the captured response's headers and body), every one of its allocations
 //! was freed on the writer's thread, cold in its cache and against another
-//! thread's malloc arena; under load, malloc and free cost the recording
-//! server several microseconds per request more than their instructions
-//! suggest (perf, benches/README.md). Packed where it was made, the record's
-//! own allocations are freed while they are still in that thread's cache,
-//! and the writer has one to free.
+//! thread's malloc arena; under load, malloc and free took about 2.7 µs more
+//! per request in the recording server than in one that does not record
+//! (perf, benches/README.md). Packed where it was made, the record's own
+//! allocations are freed while they are still in that thread's cache, the
+//! writer has one to free, and the writer binds text without a copy per
+//! column into `Arc<str>`s.
 
 use super::ExecutionRecord;
 use chrono::{DateTime, Utc};
