@@ -54,7 +54,7 @@ pub(super) struct RecordRow {
 impl RecordRow {
     /// Packs `record`'s columns, as `ExecutionRecord::into_model` makes them.
     pub(super) fn pack(record: &ExecutionRecord) -> RecordRow {
-        let model = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let mut row = RecordRow {
             text: String::with_capacity(256 + record.path.len()),
             ends: [0; TEXT_COLUMNS],
@@ -62,14 +62,14 @@ impl RecordRow {
             version: record.version,
             received_at: record.received_at,
             durations_us: [
-                model(record.duration_us),
-                model(record.timings.queue_us),
-                model(record.timings.instantiate_us),
-                model(record.timings.run_us),
+                as_i64(record.duration_us),
+                as_i64(record.timings.queue_us),
+                as_i64(record.timings.instantiate_us),
+                as_i64(record.timings.run_us),
             ],
             status: i32::from(record.status),
-            fuel_consumed: record.fuel_consumed.map(model),
-            peak_memory_bytes: record.peak_memory_bytes.map(model),
+            fuel_consumed: record.fuel_consumed.map(as_i64),
+            peak_memory_bytes: record.peak_memory_bytes.map(as_i64),
         };
         row.push(Text::Id, Some(&record.id));
         row.push(Text::FunctionName, Some(&record.function));

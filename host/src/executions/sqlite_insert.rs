@@ -48,7 +48,7 @@ pub(super) async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver
         // SAFETY: the handle is locked away from sqlx's connection thread for
         // as long as `handle` lives, and `sqlite`, declared after it, is
         // dropped before it. `from_handle` does not close the handle on drop
-        // (it finalizes its cached statement); `connection` closes it last.
+        // (it finalizes its cached statements); `connection` closes it last.
         let sqlite = match unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) } {
             Ok(sqlite) => sqlite,
             Err(e) => {
