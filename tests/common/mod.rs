@@ -136,28 +136,28 @@ impl TestServer {
     /// Asks the server to shut down (closes its stdin) and says whether it
     /// exited by itself within 10 s; it is killed otherwise.
     pub fn exits_when_asked(mut self) -> bool {
+        self.ask_to_exit(Duration::from_secs(10))
+    }
+
+    /// Closes the server's stdin, its signal to shut down, and waits up to
+    /// `patience` for it to exit; true if it did.
+    fn ask_to_exit(&mut self, patience: Duration) -> bool {
         drop(self.child.stdin.take());
-        let mut exited = false;
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                exited = true;
-                break;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        exited
+        false
     }
 
     fn stop(&mut self) {
-        drop(self.child.stdin.take());
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !self.ask_to_exit(Duration::from_secs(5)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 
     pub fn url(&self, path: &str) -> String {
