@@ -106,13 +106,14 @@ impl RecordRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::capabilities::console::ConsoleLine;
     use crate::executions::CapturedResponse;
     use crate::sandbox::{ExecutionError, Timings};
 
-    fn record(caller: Option<&str>, error: Option<ExecutionError>) -> ExecutionRecord {
+    /// A hello-world sized record, with or without a caller and an error.
+    pub(in crate::executions) fn record(caller: Option<&str>, error: Option<ExecutionError>) -> ExecutionRecord {
         ExecutionRecord {
             id: "019af1c2-0000-7000-8000-000000000001".into(),
             function: "hello".into(),

@@ -157,23 +157,28 @@ fn insert_sql(backend: DbBackend, rows: usize) -> String {
 /// One batch in one transaction: all of it is stored, or none.
 async fn insert_batch(pool: &sqlx::PgPool, rows: &[RecordRow]) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    for (sql, chunk) in insert_chunks(DbBackend::Postgres, rows) {
+    for (_, sql, chunk) in insert_chunks(DbBackend::Postgres, rows) {
         let query = chunk.iter().fold(sqlx::query(sql), bind_row);
         query.execute(&mut *transaction).await?;
     }
     transaction.commit().await
 }
 
+/// The number of distinct INSERT statements (one per chunk size).
+pub(super) const INSERT_STATEMENTS: usize = INSERT_CHUNKS.len();
+
 /// `rows` cut into [`INSERT_CHUNKS`] sizes, each with its statement (made
-/// of the constant column names and placeholders only: no value is in it).
-pub(super) fn insert_chunks<T>(backend: DbBackend, rows: &[T]) -> impl Iterator<Item = (&'static str, &[T])> {
+/// of the constant column names and placeholders only: no value is in it)
+/// and that statement's index below [`INSERT_STATEMENTS`], for a writer that
+/// keeps its prepared statements in an array.
+pub(super) fn insert_chunks<T>(backend: DbBackend, rows: &[T]) -> impl Iterator<Item = (usize, &'static str, &[T])> {
     let statements = insert_statements(backend);
     let mut rest = rows;
     std::iter::from_fn(move || {
         let chunk = INSERT_CHUNKS.iter().position(|&size| size <= rest.len())?;
         let (rows, tail) = rest.split_at(INSERT_CHUNKS[chunk]);
         rest = tail;
-        Some((statements[chunk].as_str(), rows))
+        Some((chunk, statements[chunk].as_str(), rows))
     })
 }
 
