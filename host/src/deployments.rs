@@ -405,6 +405,13 @@ impl Deployments {
             return Ok(hit);
         }
         self.cache_misses.inc();
+        // Boxed: loading (queries, perhaps a rebuild) is a future of several
+        // KB, and every request's future would otherwise be that much larger
+        // (axum moves it into a box of its own on every request).
+        Box::pin(self.active_miss(name)).await
+    }
+
+    async fn active_miss(&self, name: &str) -> Result<Arc<ActiveDeployment>, ApiError> {
         let _shared = self.activation.read().await;
         Ok(self.active.try_get_with_by_ref(name, self.load_active(name)).await?)
     }

@@ -237,6 +237,13 @@ impl Identity {
     /// is none, an error when there is one and it is not valid.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Option<Caller>, IdentityError> {
         let Some(header) = authorization else { return Ok(None) };
+        // Boxed: verifying (key lookups, perhaps the provider's keys) is a
+        // future of several KB, which an anonymous request would otherwise
+        // carry too (see `Deployments::active`).
+        Box::pin(self.authenticate_header(header)).await
+    }
+
+    async fn authenticate_header(&self, header: &str) -> Result<Option<Caller>, IdentityError> {
         let token = match header.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => token.trim(),
             _ => return Err(IdentityError::InvalidToken("the Authorization header must be \"Bearer <token>\"".into())),
