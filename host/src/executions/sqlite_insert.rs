@@ -365,12 +365,16 @@ mod tests {
             let durations: Vec<Option<String>> = row.durations_us.iter().map(|d| Some(d.to_string())).collect();
             assert_eq!(&columns[4..8], durations.as_slice());
             assert_eq!(columns[8], text(Text::Caller));
+            assert_eq!(columns[9], text(Text::Method));
+            assert_eq!(columns[10], text(Text::Path));
             assert_eq!(columns[11], Some(row.status.to_string()));
+            assert_eq!(columns[12], text(Text::Outcome));
             assert_eq!(columns[13], text(Text::Console));
             assert_eq!(columns[14], text(Text::Error));
             assert_eq!(columns[15], row.fuel_consumed.map(|v| v.to_string()));
             assert_eq!(columns[16], None, "peak memory is NULL in the sample");
             assert_eq!(columns[17], text(Text::Details));
+            assert_eq!(columns[18], text(Text::TraceId));
             assert_eq!(columns[19], text(Text::ClientIp));
         }
     }
