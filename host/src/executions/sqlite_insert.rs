@@ -111,25 +111,28 @@ fn insert(sqlite: &rusqlite::Connection, inserts: &mut Inserts, rows: &[RecordRo
     // IMMEDIATE: the write lock is taken (or waited for, up to the busy
     // timeout) at the start, so the batch never fails halfway on it.
     let transaction = rusqlite::Transaction::new_unchecked(sqlite, TransactionBehavior::Immediate)?;
-    let mut received_at = Vec::with_capacity(rows.len().min(writer::BATCH_SIZE));
+    // A chunk's times, one after another, and where each ends.
+    let (mut times, mut time_ends) = (String::new(), Vec::new());
     for (index, sql, chunk) in insert_chunks(DbBackend::Sqlite, rows) {
         // Times as sqlx writes them, so that sea-orm reads them back and
         // compares them the same way; made first, as they must outlive the
         // step that reads them in place.
-        received_at.clear();
-        received_at.extend(chunk.iter().map(|row| {
-            let mut time = String::with_capacity(40);
-            rfc3339::write(&mut time, &row.received_at, rfc3339::Offset::Numeric);
-            time
-        }));
+        times.clear();
+        time_ends.clear();
+        for row in chunk {
+            rfc3339::write(&mut times, &row.received_at, rfc3339::Offset::Numeric);
+            time_ends.push(times.len());
+        }
         let mut insert = inserts.statement(index, sql)?;
-        for (row, received_at) in chunk.iter().zip(&received_at) {
+        let mut time_start = 0;
+        for (row, &time_end) in chunk.iter().zip(&time_ends) {
             let [duration, queue, instantiate, run] = row.durations_us;
             // In `COLUMNS` order.
             insert.text(row.text(Text::Id))?;
             insert.text(row.text(Text::FunctionName))?;
             insert.integer(row.version.map(i64::from))?;
-            insert.text(Some(received_at))?;
+            insert.text(Some(&times[time_start..time_end]))?;
+            time_start = time_end;
             insert.integer(Some(duration))?;
             insert.integer(Some(queue))?;
             insert.integer(Some(instantiate))?;
