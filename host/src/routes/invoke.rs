@@ -22,8 +22,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use edgefn_world::types::{Invocation, Request as FunctionRequest, Response as FunctionResponse};
-use crate::telemetry::{InvocationTrace, TraceContext};
-use opentelemetry::KeyValue;
+use crate::telemetry::{HostSpan, InvocationTrace, TraceContext};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -50,8 +49,8 @@ pub async fn invoke(
     // A caller that sent `traceparent` gets this invocation in its trace.
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(TraceContext::from_traceparent);
     let client_ip = client.ip().to_string();
-    let mut trace = InvocationTrace::start(incoming.unwrap_or_else(TraceContext::new_root), || {
-        request_span(&method, &uri, &name, &invocation_id, &client_ip)
+    let mut trace = InvocationTrace::start(incoming.unwrap_or_else(TraceContext::new_root), |span| {
+        request_span(span, &method, &uri, &name, &invocation_id, &client_ip)
     });
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let mut record = ExecutionRecord {
@@ -97,8 +96,8 @@ pub async fn invoke(
     record.version = Some(deployment.version);
     let cold = !deployment.served.swap(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(span) = trace.request_span() {
-        span.set_attribute(KeyValue::new("faas.version", deployment.version.to_string()));
-        span.set_attribute(KeyValue::new("faas.coldstart", cold));
+        span.set_str("faas.version", itoa::Buffer::new().format(deployment.version));
+        span.set_bool("faas.coldstart", cold);
     }
     let cors = deployment.access.cors.as_ref();
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -153,24 +152,22 @@ async fn authorize(
     record: &mut ExecutionRecord,
     trace: &InvocationTrace,
 ) -> Result<Option<Caller>, Response> {
-    let span = trace.child("authorize", SystemTime::now(), || {
-        // Room for what the decision adds.
-        let mut attributes = Vec::with_capacity(3);
-        attributes.push(KeyValue::new("edgefn.policy", deployment.access.policy.kind()));
-        attributes
+    let span = trace.child("authorize", SystemTime::now()).map(|mut span| {
+        span.set_str("edgefn.policy", deployment.access.policy.kind());
+        span
     });
     let decided = decide_caller(state, deployment, headers, record).await;
     let Some(mut span) = span else { return decided };
     match &decided {
         Ok(caller) => {
             let role = caller.as_ref().map_or("anonymous", |c| c.role.as_str());
-            span.set_attribute(KeyValue::new("edgefn.caller.role", role));
+            span.set_str("edgefn.caller.role", role);
             if let Some(caller) = caller {
-                span.set_attribute(KeyValue::new("enduser.id", caller.id.clone()));
+                span.set_str("enduser.id", &caller.id);
             }
         }
         Err(response) => {
-            span.set_attribute(KeyValue::new("http.response.status_code", i64::from(response.status().as_u16())));
+            span.set_i64("http.response.status_code", i64::from(response.status().as_u16()));
             span.set_error(record.outcome.clone());
         }
     }
@@ -284,39 +281,29 @@ async fn run(
 /// The name and attributes of one request's server span (HTTP and FaaS
 /// semantic conventions); it goes under the caller's span when it sent
 /// `traceparent`.
-fn request_span(
-    method: &Method,
-    uri: &Uri,
-    name: &str,
-    invocation_id: &str,
-    client_ip: &str,
-) -> (Cow<'static, str>, Vec<KeyValue>) {
-    // Static names and values where they can be.
-    let (span_name, method_name): (Cow<'static, str>, Cow<'static, str>) = match *method {
-        Method::GET => ("GET /functions/v1/{name}".into(), "GET".into()),
-        Method::POST => ("POST /functions/v1/{name}".into(), "POST".into()),
-        _ => (format!("{method} /functions/v1/{{name}}").into(), method.to_string().into()),
+fn request_span(span: &mut HostSpan, method: &Method, uri: &Uri, name: &str, invocation_id: &str, client_ip: &str) -> Cow<'static, str> {
+    // Static names where they can be.
+    let span_name: Cow<'static, str> = match *method {
+        Method::GET => "GET /functions/v1/{name}".into(),
+        Method::POST => "POST /functions/v1/{name}".into(),
+        _ => format!("{method} /functions/v1/{{name}}").into(),
     };
-    // Room for the five the deployment and the response add.
-    let mut attributes = Vec::with_capacity(12);
-    attributes.extend([
-        KeyValue::new("http.request.method", method_name),
-        KeyValue::new("http.route", "/functions/v1/{name}"),
-        KeyValue::new("url.path", uri.path().to_owned()),
-        KeyValue::new("client.address", client_ip.to_owned()),
-        KeyValue::new("faas.trigger", "http"),
-        KeyValue::new("faas.name", name.to_owned()),
-        KeyValue::new("faas.invocation_id", invocation_id.to_owned()),
-    ]);
-    (span_name, attributes)
+    span.set_str("http.request.method", method.as_str());
+    span.set_str("http.route", "/functions/v1/{name}");
+    span.set_str("url.path", uri.path());
+    span.set_str("client.address", client_ip);
+    span.set_str("faas.trigger", "http");
+    span.set_str("faas.name", name);
+    span.set_str("faas.invocation_id", invocation_id);
+    span_name
 }
 
 fn end_request_span(trace: InvocationTrace, status: StatusCode, outcome: &str) {
     trace.end(|span| {
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status.as_u16())));
-        span.set_attribute(KeyValue::new("edgefn.outcome", outcome.to_owned()));
+        span.set_i64("http.response.status_code", i64::from(status.as_u16()));
+        span.set_str("edgefn.outcome", outcome);
         if status.is_server_error() {
-            span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+            span.set_str("error.type", status.as_str());
             span.set_error(outcome.to_owned());
         }
     });

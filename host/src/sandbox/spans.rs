@@ -4,20 +4,19 @@
 
 use super::{ExecutionError, Outcome};
 use crate::telemetry::{HostSpan, InvocationTrace};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::Context;
 use std::time::SystemTime;
 
 /// Records `instance start` from `started` to now and starts the execution
 /// span, both under the request's span when it is recorded. Returns the
 /// execution span and the context the capabilities' spans start from.
 pub(super) fn started(trace: &InvocationTrace, started: SystemTime) -> (Option<HostSpan>, Context) {
-    let Some(instance) = trace.child("instance start", started, Vec::new) else {
+    let Some(instance) = trace.child("instance start", started) else {
         return (None, trace.unrecorded_context());
     };
     let now = SystemTime::now();
     instance.end_at(now);
-    // Room for what `finished` adds.
-    let execute = trace.child("execute function", now, || Vec::with_capacity(3)).expect("the request's span is recorded");
+    let execute = trace.child("execute function", now).expect("the request's span is recorded");
     let cx = execute.context();
     (Some(execute), cx)
 }
@@ -25,10 +24,10 @@ pub(super) fn started(trace: &InvocationTrace, started: SystemTime) -> (Option<H
 /// Ends the execution span with what stopped it. The error's kind is named,
 /// never its message: a message can quote a secret.
 pub(super) fn finished<T>(mut span: HostSpan, outcome: Outcome, result: &Result<T, ExecutionError>, fuel: u64) {
-    span.set_attribute(KeyValue::new("edgefn.outcome", outcome.as_str()));
-    span.set_attribute(KeyValue::new("edgefn.fuel_consumed", i64::try_from(fuel).unwrap_or(i64::MAX)));
+    span.set_str("edgefn.outcome", outcome.as_str());
+    span.set_i64("edgefn.fuel_consumed", i64::try_from(fuel).unwrap_or(i64::MAX));
     if let Err(error) = result {
-        span.set_attribute(KeyValue::new("error.type", error.error));
+        span.set_str("error.type", error.error);
         span.set_error(error.error);
     }
     span.end();

@@ -1,38 +1,47 @@
 //! The spans the host times itself on every invocation: the request's server
 //! span, `authorize`, `instance start` and `execute function`.
 //!
-//! They are built as the SDK's `SpanData` and handed to the OTLP exporter
-//! when they end, without the SDK's `Span` (a boxed span behind a mutex, in
-//! an `Arc` in a `Context`; the sampler; attributes set one lock at a time).
-//! Every request makes these four: through the SDK they cost about 5K more
-//! instructions per traced request, and with tracing off its no-op spans
-//! still built their attributes, 7.5K (callgrind, benches/README.md). The
-//! spans a capability makes (a query, a fetch, a secret read) are made only
-//! when a function uses one: they keep the SDK, under the context
-//! [`HostSpan::context`] gives them.
+//! They are written as OTLP protobuf by the thread that ends them, straight
+//! from what the host holds: each attribute is encoded as it is set, from
+//! borrowed text, into one buffer per span. Through the SDK's `Span` (a boxed
+//! span behind a mutex, in an `Arc` in a `Context`; the sampler; attributes
+//! set one lock at a time) these four cost about 5K more instructions per
+//! traced request, and building the SDK's `SpanData` for them (a `KeyValue`
+//! and an owned copy for every attribute) cost about 4K more than this
+//! (callgrind, benches/README.md). The spans a capability makes (a query, a
+//! fetch, a secret read) are made only when a function uses one: they keep
+//! the SDK, under the context [`HostSpan::context`] gives them.
 //!
 //! Nothing is built when tracing is off, or when the caller's `traceparent`
 //! asked not to sample; the trace id is then still the record's.
 
 use super::TraceContext;
-use super::otlp::SpanSink;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry::{Context, InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::SpanData;
+use super::otlp::{AttributeValue, HostSpanFields, SpanSink, push_span_attribute};
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState};
 use std::borrow::Cow;
-use std::sync::LazyLock;
 use std::time::SystemTime;
-
-/// The scope the SDK's tracer gives edgefn's other spans, so that all of
-/// them are exported as one scope.
-static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| InstrumentationScope::builder(super::traces::TRACER_NAME).build());
 
 /// A span being timed; exported by [`HostSpan::end`].
 #[derive(Debug)]
 pub struct HostSpan {
-    data: SpanData,
+    trace_id: TraceId,
+    span_id: SpanId,
+    /// The parent's id, and whether it is the caller's (remote).
+    parent: Option<(SpanId, bool)>,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    start: SystemTime,
+    /// The attributes set so far, as encoded `Span.attributes` fields.
+    attributes: Vec<u8>,
+    /// The error status's description, once the span is marked failed.
+    error: Option<Cow<'static, str>>,
     sink: &'static SpanSink,
 }
+
+/// Room for a span's attributes: the request's dozen, with a path and an
+/// invocation id, take about 350 bytes.
+const ATTRIBUTE_BYTES: usize = 384;
 
 impl HostSpan {
     fn start(
@@ -42,50 +51,52 @@ impl HostSpan {
         name: Cow<'static, str>,
         kind: SpanKind,
         start: SystemTime,
-        attributes: Vec<KeyValue>,
     ) -> HostSpan {
-        let (parent_span_id, parent_span_is_remote) = parent.unwrap_or((SpanId::INVALID, false));
         HostSpan {
-            data: SpanData {
-                span_context: SpanContext::new(trace_id, new_span_id(), TraceFlags::SAMPLED, false, TraceState::NONE),
-                parent_span_id,
-                parent_span_is_remote,
-                span_kind: kind,
-                name,
-                start_time: start,
-                end_time: start,
-                attributes,
-                dropped_attributes_count: 0,
-                events: Default::default(),
-                links: Default::default(),
-                status: Status::Unset,
-                instrumentation_scope: SCOPE.clone(),
-            },
+            trace_id,
+            span_id: new_span_id(),
+            parent,
+            name,
+            kind,
+            start,
+            attributes: Vec::with_capacity(ATTRIBUTE_BYTES),
+            error: None,
             sink,
         }
     }
 
-    pub fn set_attribute(&mut self, attribute: KeyValue) {
-        self.data.attributes.push(attribute);
+    /// Sets a text attribute.
+    pub fn set_str(&mut self, key: &str, value: &str) {
+        push_span_attribute(&mut self.attributes, key, AttributeValue::Str(value));
+    }
+
+    /// Sets an integer attribute.
+    pub fn set_i64(&mut self, key: &str, value: i64) {
+        push_span_attribute(&mut self.attributes, key, AttributeValue::Int(value));
+    }
+
+    /// Sets a boolean attribute.
+    pub fn set_bool(&mut self, key: &str, value: bool) {
+        push_span_attribute(&mut self.attributes, key, AttributeValue::Bool(value));
     }
 
     /// Marks the span failed. `description` is exported: never a message
     /// that could quote a secret.
     pub fn set_error(&mut self, description: impl Into<Cow<'static, str>>) {
-        self.data.status = Status::Error { description: description.into() };
+        self.error = Some(description.into());
     }
 
     /// An internal span under this one, started at `start`.
-    pub fn child(&self, name: &'static str, start: SystemTime, attributes: Vec<KeyValue>) -> HostSpan {
-        let parent = Some((self.data.span_context.span_id(), false));
-        HostSpan::start(self.sink, self.data.span_context.trace_id(), parent, name.into(), SpanKind::Internal, start, attributes)
+    pub fn child(&self, name: &'static str, start: SystemTime) -> HostSpan {
+        HostSpan::start(self.sink, self.trace_id, Some((self.span_id, false)), name.into(), SpanKind::Internal, start)
     }
 
     /// The context the SDK's spans made under this one start from.
     pub fn context(&self) -> Context {
         // A local parent in the SDK's terms: not a remote span, so children
         // are flagged as having a local parent.
-        Context::new().with_remote_span_context(self.data.span_context.clone())
+        let span = SpanContext::new(self.trace_id, self.span_id, TraceFlags::SAMPLED, false, TraceState::NONE);
+        Context::new().with_remote_span_context(span)
     }
 
     /// Ends the span now and exports it.
@@ -93,9 +104,18 @@ impl HostSpan {
         self.end_at(SystemTime::now());
     }
 
-    pub fn end_at(mut self, end: SystemTime) {
-        self.data.end_time = end;
-        self.sink.export(self.data);
+    pub fn end_at(self, end: SystemTime) {
+        self.sink.export_host(&HostSpanFields {
+            trace_id: self.trace_id.to_bytes(),
+            span_id: self.span_id.to_bytes(),
+            parent: self.parent.map(|(id, remote)| (id.to_bytes(), remote)),
+            name: &self.name,
+            kind: self.kind,
+            start: self.start,
+            end,
+            attributes: &self.attributes,
+            error: self.error.as_deref(),
+        });
     }
 }
 
@@ -126,20 +146,22 @@ impl Default for InvocationTrace {
 impl InvocationTrace {
     /// Starts the request's server span under the caller's span (when it sent
     /// `traceparent`), if spans are exported and the caller samples; `span`
-    /// gives its name and attributes, and is not called otherwise.
-    pub fn start(trace: TraceContext, span: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>)) -> InvocationTrace {
+    /// sets its attributes and returns its name, and is not called otherwise.
+    pub fn start(trace: TraceContext, span: impl FnOnce(&mut HostSpan) -> Cow<'static, str>) -> InvocationTrace {
         InvocationTrace::start_with(super::traces::exporter(), trace, span)
     }
 
     fn start_with(
         sink: Option<&'static SpanSink>,
         trace: TraceContext,
-        span: impl FnOnce() -> (Cow<'static, str>, Vec<KeyValue>),
+        span: impl FnOnce(&mut HostSpan) -> Cow<'static, str>,
     ) -> InvocationTrace {
         let request = sink.filter(|_| trace.sampled).map(|sink| {
-            let (name, attributes) = span();
             let parent = trace.parent_span_id.map(|id| (SpanId::from_bytes(id), true));
-            HostSpan::start(sink, TraceId::from_bytes(trace.trace_id), parent, name, SpanKind::Server, SystemTime::now(), attributes)
+            let trace_id = TraceId::from_bytes(trace.trace_id);
+            let mut request = HostSpan::start(sink, trace_id, parent, Cow::Borrowed(""), SpanKind::Server, SystemTime::now());
+            request.name = span(&mut request);
+            request
         });
         InvocationTrace { trace, request }
     }
@@ -154,10 +176,9 @@ impl InvocationTrace {
         self.request.as_mut()
     }
 
-    /// An internal span under the server span, when it is recorded;
-    /// `attributes` is not called otherwise.
-    pub fn child(&self, name: &'static str, start: SystemTime, attributes: impl FnOnce() -> Vec<KeyValue>) -> Option<HostSpan> {
-        self.request.as_ref().map(|request| request.child(name, start, attributes()))
+    /// An internal span under the server span, when it is recorded.
+    pub fn child(&self, name: &'static str, start: SystemTime) -> Option<HostSpan> {
+        self.request.as_ref().map(|request| request.child(name, start))
     }
 
     /// Where the SDK's spans start from when no host span is recorded: the
@@ -192,13 +213,18 @@ impl InvocationTrace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::Status;
+    use opentelemetry::{InstrumentationScope, KeyValue};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+    use std::time::Duration;
 
     fn sink() -> &'static SpanSink {
         Box::leak(Box::new(SpanSink::detached()))
     }
 
-    fn request_span() -> (Cow<'static, str>, Vec<KeyValue>) {
-        ("GET /functions/v1/{name}".into(), vec![KeyValue::new("faas.name", "hello")])
+    fn request_span(span: &mut HostSpan) -> Cow<'static, str> {
+        span.set_str("faas.name", "hello");
+        "GET /functions/v1/{name}".into()
     }
 
     #[test]
@@ -207,25 +233,25 @@ mod tests {
         let trace = InvocationTrace::start_with(Some(sink()), incoming, request_span);
         assert_eq!(trace.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         let request = trace.request.as_ref().unwrap();
-        assert_eq!(request.data.parent_span_id, SpanId::from_hex("00f067aa0ba902b7").unwrap());
-        assert!(request.data.parent_span_is_remote);
-        assert_eq!(request.data.span_kind, SpanKind::Server);
-        assert_eq!(request.data.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(request.parent, Some((SpanId::from_hex("00f067aa0ba902b7").unwrap(), true)));
+        assert_eq!(request.kind, SpanKind::Server);
+        assert_eq!(request.name, "GET /functions/v1/{name}");
+        assert_eq!(request.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 
-        let child = trace.child("authorize", SystemTime::now(), Vec::new).unwrap();
-        assert_eq!(child.data.parent_span_id, request.data.span_context.span_id());
-        assert!(!child.data.parent_span_is_remote);
-        assert_ne!(child.data.span_context.span_id(), request.data.span_context.span_id());
+        let child = trace.child("authorize", SystemTime::now()).unwrap();
+        assert_eq!(child.parent, Some((request.span_id, false)));
+        assert_eq!(child.trace_id, request.trace_id);
+        assert_ne!(child.span_id, request.span_id);
 
         // The SDK's spans under a host span see a sampled, local parent.
         let cx = child.context();
         let parent = cx.span().span_context().clone();
-        assert_eq!(parent.span_id(), child.data.span_context.span_id());
+        assert_eq!(parent.span_id(), child.span_id);
         assert!(parent.is_sampled() && !parent.is_remote());
 
         let sink = trace.request.as_ref().unwrap().sink;
         child.end();
-        trace.end(|request| request.set_attribute(KeyValue::new("http.response.status_code", 200)));
+        trace.end(|request| request.set_i64("http.response.status_code", 200));
         assert_eq!(sink.queued(), 2, "both spans were exported");
     }
 
@@ -233,11 +259,11 @@ mod tests {
     fn nothing_is_recorded_when_the_caller_does_not_sample_or_tracing_is_off() {
         let unsampled = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
         let mut built = false;
-        let trace = InvocationTrace::start_with(Some(sink()), unsampled, || {
+        let trace = InvocationTrace::start_with(Some(sink()), unsampled, |span| {
             built = true;
-            request_span()
+            request_span(span)
         });
-        assert!(!built && trace.request.is_none() && trace.child("authorize", SystemTime::now(), Vec::new).is_none());
+        assert!(!built && trace.request.is_none() && trace.child("authorize", SystemTime::now()).is_none());
         assert_eq!(trace.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
         // The caller's decision carries on to the capabilities' spans.
         let cx = trace.unrecorded_context();
@@ -248,5 +274,89 @@ mod tests {
         assert!(off.request.is_none());
         assert_eq!(off.trace_id_hex(), root.trace_id_hex());
         assert!(!off.unrecorded_context().has_active_span());
+    }
+
+    /// The SDK's `SpanData` for what `span` holds, with `attributes` and `status`.
+    fn as_span_data(span: &HostSpan, end: SystemTime, attributes: Vec<KeyValue>, status: Status) -> SpanData {
+        let (parent_span_id, parent_span_is_remote) = span.parent.unwrap_or((SpanId::INVALID, false));
+        SpanData {
+            span_context: SpanContext::new(span.trace_id, span.span_id, TraceFlags::SAMPLED, false, TraceState::NONE),
+            parent_span_id,
+            parent_span_is_remote,
+            span_kind: span.kind.clone(),
+            name: span.name.clone(),
+            start_time: span.start,
+            end_time: end,
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status,
+            instrumentation_scope: InstrumentationScope::builder(super::super::traces::TRACER_NAME).build(),
+        }
+    }
+
+    /// A host span is written byte for byte as the SDK's encoder (whose
+    /// output the OTLP tests check against `opentelemetry-proto`) writes the
+    /// same span as `SpanData`: every kind of attribute value, empty text,
+    /// a remote and a local parent, an error status with and without text.
+    #[test]
+    fn host_spans_encode_as_the_same_span_data_does() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_764_000_000_123_456_789);
+        let end = start + Duration::from_micros(250);
+        let incoming = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let path = String::from("/functions/v1/hello/a/much/longer/path/".repeat(4));
+        let trace = InvocationTrace::start_with(Some(sink()), incoming, |span| {
+            span.set_str("url.path", &path);
+            span.set_str("empty", "");
+            span.set_i64("http.response.status_code", 503);
+            span.set_i64("negative", -7);
+            span.set_i64("zero", 0);
+            span.set_bool("faas.coldstart", false);
+            span.set_bool("yes", true);
+            "GET /functions/v1/{name}".into()
+        });
+        let request = trace.request.as_ref().unwrap();
+        let request_attributes = vec![
+            KeyValue::new("url.path", path.clone()),
+            KeyValue::new("empty", ""),
+            KeyValue::new("http.response.status_code", 503),
+            KeyValue::new("negative", -7),
+            KeyValue::new("zero", 0),
+            KeyValue::new("faas.coldstart", false),
+            KeyValue::new("yes", true),
+        ];
+        let mut child = request.child("execute function", start);
+        child.set_str("edgefn.outcome", "error");
+        child.set_error("uncaught exception");
+        let mut quiet = request.child("authorize", start);
+        quiet.set_error("");
+
+        let cases = [
+            (as_span_data(request, end, request_attributes, Status::Unset), request),
+            (
+                as_span_data(&child, end, vec![KeyValue::new("edgefn.outcome", "error")], Status::error("uncaught exception")),
+                &child,
+            ),
+            (as_span_data(&quiet, end, Vec::new(), Status::error("")), &quiet),
+        ];
+        for (expected, span) in cases {
+            let (from_host, from_sdk) = (SpanSink::detached(), SpanSink::detached());
+            let (name, from_host_ref) = (span.name.clone(), Box::leak(Box::new(from_host)));
+            let copy = HostSpan {
+                trace_id: span.trace_id,
+                span_id: span.span_id,
+                parent: span.parent,
+                name,
+                kind: span.kind.clone(),
+                start: span.start,
+                attributes: span.attributes.clone(),
+                error: span.error.clone(),
+                sink: from_host_ref,
+            };
+            copy.end_at(end);
+            from_sdk.export(expected);
+            assert_eq!(from_host_ref.queued_bytes(), from_sdk.queued_bytes(), "{}", span.name);
+        }
     }
 }

@@ -24,6 +24,11 @@ use std::time::Duration;
 /// The instrumentation scope of every edgefn span.
 pub const TRACER_NAME: &str = "edgefn";
 
+/// The scope of every edgefn span: the SDK's tracer gives its spans this
+/// one, and the host's own spans are exported under it too.
+pub(super) static SCOPE: std::sync::LazyLock<opentelemetry::InstrumentationScope> =
+    std::sync::LazyLock::new(|| opentelemetry::InstrumentationScope::builder(TRACER_NAME).build());
+
 /// The tracer, taken from the global provider once rather than on every
 /// span (each take locks the provider and boxes a new tracer).
 static TRACER: OnceLock<BoxedTracer> = OnceLock::new();

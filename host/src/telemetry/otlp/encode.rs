@@ -8,7 +8,7 @@
 //! own conversion of the same spans.
 
 use bytes::BufMut;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceState};
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
@@ -172,29 +172,21 @@ impl Message {
     /// A `KeyValue`, its lengths worked out first: attributes are most of a
     /// span, and a scratch buffer per attribute would be an allocation each.
     fn key_value(&mut self, tag: u32, key: &str, value: &Value) {
-        let mut array = Vec::new();
-        let value_len = match value {
-            Value::Bool(_) => 2,
-            Value::I64(i) => 1 + encoded_len_varint(*i as u64),
-            Value::F64(_) => 9,
-            Value::String(s) => 1 + encoded_len_varint(s.as_str().len() as u64) + s.as_str().len(),
+        let scalar = match value {
+            Value::Bool(b) => AttributeValue::Bool(*b),
+            Value::I64(i) => AttributeValue::Int(*i),
+            Value::String(s) => AttributeValue::Str(s.as_str()),
             _ => {
-                let mut encoded = Message { bytes: array };
+                let mut encoded = Message::default();
                 encoded.any_value(value);
-                array = encoded.bytes;
-                array.len()
+                let key_len = if key.is_empty() { 0 } else { field_len(field::KEY_VALUE_KEY, key.len()) };
+                self.length_delimited(tag, key_len + field_len(field::KEY_VALUE_VALUE, encoded.bytes.len()));
+                self.string(field::KEY_VALUE_KEY, key);
+                self.bytes_field(field::KEY_VALUE_VALUE, &encoded.bytes);
+                return;
             }
         };
-        let key_len = if key.is_empty() { 0 } else { 1 + encoded_len_varint(key.len() as u64) + key.len() };
-        encode_key(tag, WireType::LengthDelimited, &mut self.bytes);
-        encode_varint((key_len + 1 + encoded_len_varint(value_len as u64) + value_len) as u64, &mut self.bytes);
-        self.string(field::KEY_VALUE_KEY, key);
-        encode_key(field::KEY_VALUE_VALUE, WireType::LengthDelimited, &mut self.bytes);
-        encode_varint(value_len as u64, &mut self.bytes);
-        match value {
-            Value::Bool(_) | Value::I64(_) | Value::F64(_) | Value::String(_) => self.any_value(value),
-            _ => self.bytes.put_slice(&array),
-        }
+        push_key_value(&mut self.bytes, tag, key, scalar);
     }
 
     /// An `AnyValue`'s one field. Proto3 drops zero scalars, but a oneof
@@ -241,6 +233,73 @@ fn key_values(attributes: &[KeyValue]) -> impl Iterator<Item = (&str, &Value)> {
     attributes.iter().map(|kv| (kv.key.as_str(), &kv.value))
 }
 
+/// An attribute value of the host's own spans, borrowed: written straight
+/// into the span's bytes, where `opentelemetry::Value` would own a copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttributeValue<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+}
+
+/// Appends `key = value` to `bytes` as a `KeyValue` field numbered `tag`.
+fn push_key_value(bytes: &mut Vec<u8>, tag: u32, key: &str, value: AttributeValue<'_>) {
+    let value_len = match value {
+        AttributeValue::Bool(_) => 2,
+        AttributeValue::Int(i) => 1 + encoded_len_varint(i as u64),
+        AttributeValue::Str(s) => field_len(field::ANY_STRING, s.len()),
+    };
+    let key_len = if key.is_empty() { 0 } else { field_len(field::KEY_VALUE_KEY, key.len()) };
+    encode_key(tag, WireType::LengthDelimited, bytes);
+    encode_varint((key_len + field_len(field::KEY_VALUE_VALUE, value_len)) as u64, bytes);
+    if !key.is_empty() {
+        encode_key(field::KEY_VALUE_KEY, WireType::LengthDelimited, bytes);
+        encode_varint(key.len() as u64, bytes);
+        bytes.extend_from_slice(key.as_bytes());
+    }
+    encode_key(field::KEY_VALUE_VALUE, WireType::LengthDelimited, bytes);
+    encode_varint(value_len as u64, bytes);
+    // A oneof member is written even when zero: `false` and `0` are values.
+    match value {
+        AttributeValue::Bool(b) => {
+            encode_key(field::ANY_BOOL, WireType::Varint, bytes);
+            encode_varint(u64::from(b), bytes);
+        }
+        AttributeValue::Int(i) => {
+            encode_key(field::ANY_INT, WireType::Varint, bytes);
+            encode_varint(i as u64, bytes);
+        }
+        AttributeValue::Str(s) => {
+            encode_key(field::ANY_STRING, WireType::LengthDelimited, bytes);
+            encode_varint(s.len() as u64, bytes);
+            bytes.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+/// Appends an attribute of a host span to its encoded attributes.
+pub fn push_span_attribute(attributes: &mut Vec<u8>, key: &str, value: AttributeValue<'_>) {
+    push_key_value(attributes, field::SPAN_ATTRIBUTES, key, value);
+}
+
+/// A span the host timed itself (`telemetry::host_spans`): always sampled,
+/// with no trace state, events or links, its attributes already encoded by
+/// [`push_span_attribute`].
+#[derive(Debug)]
+pub struct HostSpanFields<'a> {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// The parent's id, and whether it is another process's.
+    pub parent: Option<([u8; 8], bool)>,
+    pub name: &'a str,
+    pub kind: SpanKind,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub attributes: &'a [u8],
+    /// The error status's description, when the span failed.
+    pub error: Option<&'a str>,
+}
+
 fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -264,6 +323,12 @@ pub struct ScopeSpans {
 impl ScopeSpans {
     pub fn new(scope: InstrumentationScope) -> ScopeSpans {
         ScopeSpans { scope, encoded: Vec::new() }
+    }
+
+    /// The spans queued so far, as `spans` fields.
+    #[cfg(test)]
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
     }
 
     /// Appends a span [`Scratch::encode`] wrote, as a `spans` field.
@@ -290,6 +355,39 @@ impl Scratch {
         let mut message = Message { bytes: std::mem::take(&mut self.span) };
         message.bytes.clear();
         encode_span(&mut message, span, &mut self.part);
+        self.span = message.bytes;
+        &self.span
+    }
+}
+
+impl Scratch {
+    /// A host span as a `Span` message, valid until the next call: the same
+    /// bytes [`Scratch::encode`] writes for the equivalent `SpanData`.
+    pub fn encode_host(&mut self, span: &HostSpanFields<'_>) -> &[u8] {
+        let mut message = Message { bytes: std::mem::take(&mut self.span) };
+        message.bytes.clear();
+        message.bytes_field(field::SPAN_TRACE_ID, &span.trace_id);
+        message.bytes_field(field::SPAN_SPAN_ID, &span.span_id);
+        if let Some((parent, _)) = &span.parent {
+            message.bytes_field(field::SPAN_PARENT_SPAN_ID, parent);
+        }
+        message.string(field::SPAN_NAME, span.name);
+        message.varint(field::SPAN_KIND, span_kind(&span.kind));
+        message.fixed64(field::SPAN_START, unix_nanos(span.start));
+        message.fixed64(field::SPAN_END, unix_nanos(span.end));
+        message.bytes.extend_from_slice(span.attributes);
+        match span.error {
+            None => message.length_delimited(field::SPAN_STATUS, 0),
+            Some(description) => {
+                let len = if description.is_empty() { 0 } else { field_len(field::STATUS_MESSAGE, description.len()) } + 2;
+                message.length_delimited(field::SPAN_STATUS, len);
+                message.string(field::STATUS_MESSAGE, description);
+                message.varint(field::STATUS_CODE, 2);
+            }
+        }
+        let remote = span.parent.is_some_and(|(_, remote)| remote);
+        let sampled = u32::from(TraceFlags::SAMPLED.to_u8());
+        message.fixed32(field::SPAN_FLAGS, sampled | FLAG_HAS_IS_REMOTE | if remote { FLAG_IS_REMOTE } else { 0 });
         self.span = message.bytes;
         &self.span
     }
@@ -347,6 +445,16 @@ fn field_len(tag: u32, len: usize) -> usize {
     key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
+fn span_kind(kind: &SpanKind) -> u64 {
+    match kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
 fn encode_span(message: &mut Message, span: &SpanData, scratch: &mut Vec<u8>) {
     let context = &span.span_context;
     message.bytes_field(field::SPAN_TRACE_ID, &context.trace_id().to_bytes());
@@ -356,14 +464,7 @@ fn encode_span(message: &mut Message, span: &SpanData, scratch: &mut Vec<u8>) {
         message.bytes_field(field::SPAN_PARENT_SPAN_ID, &span.parent_span_id.to_bytes());
     }
     message.string(field::SPAN_NAME, &span.name);
-    let kind = match span.span_kind {
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    };
-    message.varint(field::SPAN_KIND, kind);
+    message.varint(field::SPAN_KIND, span_kind(&span.span_kind));
     message.fixed64(field::SPAN_START, unix_nanos(span.start_time));
     message.fixed64(field::SPAN_END, unix_nanos(span.end_time));
     message.attributes(field::SPAN_ATTRIBUTES, key_values(&span.attributes));

@@ -23,6 +23,7 @@ mod tests;
 use super::traces::OtlpConfig;
 use bytes::Bytes;
 use encode::{Scratch, ScopeSpans, encode_request};
+pub use encode::{AttributeValue, HostSpanFields, push_span_attribute};
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -107,7 +108,8 @@ pub struct OtlpSpanProcessor {
 
 /// Where finished spans go: encoded on the calling thread and queued for the
 /// sender. The processor's `on_end` for the SDK's spans, and the way in for
-/// spans the host builds as `SpanData` itself (`super::host_spans`).
+/// the spans the host times itself (`super::host_spans`, through
+/// [`SpanSink::export_host`]).
 #[derive(Debug, Clone)]
 pub struct SpanSink {
     shared: Arc<Shared>,
@@ -122,17 +124,35 @@ impl SpanSink {
         }
         let batch_full = SCRATCH.with_borrow_mut(|scratch| {
             let encoded = scratch.encode(&span);
-            let mut pending = self.shared.pending();
-            if pending.spans >= MAX_QUEUED_SPANS {
-                pending.dropped += 1;
-                return false;
-            }
-            pending.push(&span.instrumentation_scope, encoded);
-            pending.spans == BATCH_SPANS
+            self.queue(&span.instrumentation_scope, encoded)
         });
         if batch_full {
             self.shared.batch_ready.notify_one();
         }
+    }
+
+    /// Encodes a span the host timed itself and queues it, as [`SpanSink::export`]
+    /// does, under the scope of edgefn's own spans.
+    pub fn export_host(&self, span: &HostSpanFields<'_>) {
+        let batch_full = SCRATCH.with_borrow_mut(|scratch| {
+            let encoded = scratch.encode_host(span);
+            self.queue(&super::traces::SCOPE, encoded)
+        });
+        if batch_full {
+            self.shared.batch_ready.notify_one();
+        }
+    }
+
+    /// Queues an encoded span under `scope`, or counts it dropped when the
+    /// queue is full; true when that made a full batch.
+    fn queue(&self, scope: &opentelemetry::InstrumentationScope, encoded: &[u8]) -> bool {
+        let mut pending = self.shared.pending();
+        if pending.spans >= MAX_QUEUED_SPANS {
+            pending.dropped += 1;
+            return false;
+        }
+        pending.push(scope, encoded);
+        pending.spans == BATCH_SPANS
     }
 
     /// A sink with no sender: spans queue up until it is full.
@@ -147,6 +167,12 @@ impl SpanSink {
     #[cfg(test)]
     pub fn queued(&self) -> usize {
         self.shared.pending().spans
+    }
+
+    /// The `ScopeSpans.spans` fields waiting for the sender, of every scope.
+    #[cfg(test)]
+    pub fn queued_bytes(&self) -> Vec<u8> {
+        self.shared.pending().scopes.iter().flat_map(|scope| scope.encoded().to_vec()).collect()
     }
 }
 
