@@ -30,6 +30,9 @@ use sea_orm::DbBackend;
 use sea_orm::sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
+/// The writer connection's page cache, in KiB.
+const WRITER_CACHE_KIB: i64 = 256;
+
 /// Writes what arrives, in batches, until every sender is gone and the
 /// channel is drained. A batch that fails is retried, whole, until the
 /// database takes it; a connection that cannot be had is asked for again.
@@ -68,6 +71,16 @@ pub(super) async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver
             }
         };
         // Declared after `sqlite`: finalized before the connection goes.
+        // A small page cache: the writer only appends, so the pages it keeps
+        // are the B-trees' right edges and a batch's dirty pages. SQLite's
+        // default 2 MiB cache only cycles pages never read again through
+        // memory, evicting the request path's from the CPU caches: measured
+        // side by side (benches/README.md), 256 KiB took 4 µs of CPU off a
+        // recorded request; 128 and 512 KiB did worse. (A negative
+        // cache_size is in KiB, a positive one in pages.)
+        if let Err(e) = sqlite.pragma_update(None, "cache_size", -WRITER_CACHE_KIB) {
+            tracing::warn!(error = %e, "could not shrink the record writer's page cache; it keeps SQLite's default");
+        }
         let mut inserts = Inserts::new(&sqlite);
         loop {
             if pending.is_empty() && !writer::gather(&mut receiver, &mut pending).await {
