@@ -6,11 +6,14 @@
 //! borrowed text, into one buffer per span. Through the SDK's `Span` (a boxed
 //! span behind a mutex, in an `Arc` in a `Context`; the sampler; attributes
 //! set one lock at a time) these four cost about 5K more instructions per
-//! traced request, and building the SDK's `SpanData` for them (a `KeyValue`
-//! and an owned copy for every attribute) cost about 4K more than this
-//! (callgrind, benches/README.md). The spans a capability makes (a query, a
-//! fetch, a secret read) are made only when a function uses one: they keep
-//! the SDK, under the context [`HostSpan::context`] gives them.
+//! traced request. Building the SDK's `SpanData` for them (a `KeyValue` and
+//! an owned copy for every attribute) cost 16.4K more than this per traced
+//! request, and its larger struct, copied as the request's futures move,
+//! cost even untraced requests 8.6K (callgrind, benches/README.md).
+//!
+//! The spans a capability makes (a query, a fetch, a secret read) are made
+//! only when a function uses one: they keep the SDK, under the context
+//! [`HostSpan::context`] gives them.
 //!
 //! Nothing is built when tracing is off, or when the caller's `traceparent`
 //! asked not to sample; the trace id is then still the record's.
@@ -39,8 +42,8 @@ pub struct HostSpan {
     sink: &'static SpanSink,
 }
 
-/// Room for a span's attributes: the request's dozen, with a path and an
-/// invocation id, take about 350 bytes.
+/// Room for a span's attributes: the request span's eleven, with a short
+/// path and an invocation id, take about 300 bytes.
 const ATTRIBUTE_BYTES: usize = 384;
 
 impl HostSpan {

@@ -358,9 +358,7 @@ impl Scratch {
         self.span = message.bytes;
         &self.span
     }
-}
 
-impl Scratch {
     /// A host span as a `Span` message, valid until the next call: the same
     /// bytes [`Scratch::encode`] writes for the equivalent `SpanData`.
     pub fn encode_host(&mut self, span: &HostSpanFields<'_>) -> &[u8] {
