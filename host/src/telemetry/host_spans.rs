@@ -217,7 +217,7 @@ impl InvocationTrace {
 mod tests {
     use super::*;
     use opentelemetry::trace::Status;
-    use opentelemetry::{InstrumentationScope, KeyValue};
+    use opentelemetry::KeyValue;
     use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
     use std::time::Duration;
 
@@ -295,7 +295,7 @@ mod tests {
             events: SpanEvents::default(),
             links: SpanLinks::default(),
             status,
-            instrumentation_scope: InstrumentationScope::builder(super::super::traces::TRACER_NAME).build(),
+            instrumentation_scope: super::super::traces::SCOPE.clone(),
         }
     }
 

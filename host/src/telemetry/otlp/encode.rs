@@ -8,7 +8,7 @@
 //! own conversion of the same spans.
 
 use bytes::BufMut;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceFlags, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
@@ -304,8 +304,15 @@ fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn flags(context: &SpanContext, remote: bool) -> u32 {
-    u32::from(context.trace_flags().to_u8()) | FLAG_HAS_IS_REMOTE | if remote { FLAG_IS_REMOTE } else { 0 }
+fn flags(trace_flags: TraceFlags, remote: bool) -> u32 {
+    u32::from(trace_flags.to_u8()) | FLAG_HAS_IS_REMOTE | if remote { FLAG_IS_REMOTE } else { 0 }
+}
+
+/// A `Status` message: `code` 0 (unset), 1 (ok) or 2 (error), with the
+/// error's description.
+fn status(message: &mut Message, description: &str, code: u64) {
+    message.string(field::STATUS_MESSAGE, description);
+    message.varint(field::STATUS_CODE, code);
 }
 
 fn trace_state(state: &TraceState) -> String {
@@ -374,18 +381,12 @@ impl Scratch {
         message.fixed64(field::SPAN_START, unix_nanos(span.start));
         message.fixed64(field::SPAN_END, unix_nanos(span.end));
         message.bytes.extend_from_slice(span.attributes);
-        match span.error {
-            None => message.length_delimited(field::SPAN_STATUS, 0),
-            Some(description) => {
-                let len = if description.is_empty() { 0 } else { field_len(field::STATUS_MESSAGE, description.len()) } + 2;
-                message.length_delimited(field::SPAN_STATUS, len);
-                message.string(field::STATUS_MESSAGE, description);
-                message.varint(field::STATUS_CODE, 2);
-            }
-        }
+        message.nested(field::SPAN_STATUS, &mut self.part, |s| match span.error {
+            None => status(s, "", 0),
+            Some(description) => status(s, description, 2),
+        });
         let remote = span.parent.is_some_and(|(_, remote)| remote);
-        let sampled = u32::from(TraceFlags::SAMPLED.to_u8());
-        message.fixed32(field::SPAN_FLAGS, sampled | FLAG_HAS_IS_REMOTE | if remote { FLAG_IS_REMOTE } else { 0 });
+        message.fixed32(field::SPAN_FLAGS, flags(TraceFlags::SAMPLED, remote));
         self.span = message.bytes;
         &self.span
     }
@@ -483,18 +484,15 @@ fn encode_span(message: &mut Message, span: &SpanData, scratch: &mut Vec<u8>) {
             l.string(field::LINK_TRACE_STATE, &trace_state(link.span_context.trace_state()));
             l.attributes(field::LINK_ATTRIBUTES, key_values(&link.attributes));
             l.varint(field::LINK_DROPPED_ATTRIBUTES, u64::from(link.dropped_attributes_count));
-            l.fixed32(field::LINK_FLAGS, flags(&link.span_context, link.span_context.is_remote()));
+            l.fixed32(field::LINK_FLAGS, flags(link.span_context.trace_flags(), link.span_context.is_remote()));
         });
     }
     message.varint(field::SPAN_DROPPED_LINKS, u64::from(span.links.dropped_count));
     message.nested(field::SPAN_STATUS, scratch, |s| match &span.status {
-        Status::Unset => {}
-        Status::Ok => s.varint(field::STATUS_CODE, 1),
-        Status::Error { description } => {
-            s.string(field::STATUS_MESSAGE, description);
-            s.varint(field::STATUS_CODE, 2);
-        }
+        Status::Unset => status(s, "", 0),
+        Status::Ok => status(s, "", 1),
+        Status::Error { description } => status(s, description, 2),
     });
-    message.fixed32(field::SPAN_FLAGS, flags(context, span.parent_span_is_remote));
+    message.fixed32(field::SPAN_FLAGS, flags(context.trace_flags(), span.parent_span_is_remote));
 }
 
