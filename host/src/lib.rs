@@ -87,7 +87,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_records: config.record_retention_max,
         interval: std::time::Duration::from_secs(config.record_retention_interval_secs),
     };
-    let (executions, writer) = executions::ExecutionLog::start(db.clone(), retention, config.jaeger_ui_url.clone());
+    let (executions, writer) = executions::ExecutionLog::start(db.clone(), retention, config.jaeger_ui_url.clone())
+        .context("starting the execution record writer")?;
     let executions = if config.record_executions {
         executions
     } else {

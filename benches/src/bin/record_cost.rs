@@ -23,7 +23,7 @@ async fn main() {
     let db = sea_orm::Database::connect(options).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
     let retention = Retention { max_age: Duration::from_secs(86_400), max_records: u64::MAX >> 1, interval: Duration::from_secs(3600) };
-    let (log, writer) = ExecutionLog::start(db.clone(), retention, None);
+    let (log, writer) = ExecutionLog::start(db.clone(), retention, None).unwrap();
     let started = Instant::now();
     for _ in 0..count {
         let record = ExecutionRecord {
@@ -54,7 +54,7 @@ async fn main() {
     drop(log);
     writer.await.unwrap();
     let stored = started.elapsed();
-    let (check, _) = ExecutionLog::start(db, retention, None);
+    let (check, _) = ExecutionLog::start(db, retention, None).unwrap();
     let page = check.page(&RecordFilter::default(), None, 1).await.unwrap();
     assert!(!page.executions.is_empty());
     println!(

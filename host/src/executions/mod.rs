@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use row::RecordRow;
-use writer::{enforce_retention, write_batches};
+use writer::{enforce_retention, spawn_writer};
 
 mod stats;
 mod row;
@@ -386,18 +386,19 @@ const TAIL_CAPACITY: usize = 1024;
 impl ExecutionLog {
     /// Starts the writer and the retention task; the writer finishes once
     /// every `ExecutionLog` clone is dropped and the channel is drained.
+    /// Fails only if the writer's thread (on SQLite) cannot be started.
     pub fn start(
         db: DatabaseConnection,
         retention: Retention,
         jaeger_ui: Option<String>,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> std::io::Result<(Self, tokio::task::JoinHandle<()>)> {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (live, _) = broadcast::channel(TAIL_CAPACITY);
         let tails_ending = LiveTails(Arc::new(watch::channel(false).0));
-        let writer = tokio::spawn(write_batches(db.clone(), receiver));
+        let writer = spawn_writer(db.clone(), receiver)?;
         tokio::spawn(enforce_retention(db.clone(), retention));
         let jaeger_ui = jaeger_ui.map(|url| Arc::from(url.trim_end_matches('/')));
-        (ExecutionLog { sender, live, tails_ending, db, jaeger_ui, recording: true }, writer)
+        Ok((ExecutionLog { sender, live, tails_ending, db, jaeger_ui, recording: true }, writer))
     }
 
     /// A log that keeps nothing: only for measuring what records cost.

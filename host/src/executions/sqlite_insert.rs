@@ -7,7 +7,7 @@
 //! argument list of reference-counted values built on the writer's task,
 //! handed to its connection thread, bound there and cleared again) cost more
 //! instructions per record than SQLite's insert itself. Here each value is
-//! bound straight from the record, on the writer's task, and nothing is
+//! bound straight from the record, on the writer's thread, and nothing is
 //! handed between threads. The connection is one of the server's own pool's,
 //! detached from it, so it has exactly the pool's settings (WAL, sync, busy
 //! timeout); it keeps its prepared statements for the writer's lifetime.
@@ -28,15 +28,46 @@ use std::ffi::c_int;
 use std::ptr::NonNull;
 use sea_orm::DbBackend;
 use sea_orm::sqlx::SqlitePool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 /// The writer connection's page cache, in KiB.
 const WRITER_CACHE_KIB: i64 = 256;
 
+/// Starts the writer on a thread of its own, with a runtime of its own for
+/// its waits (for records, for its turn on the pool's connection, for a
+/// backoff); it runs until every sender is gone and the channel is
+/// drained, and the handle finishes then.
+///
+/// Why not a task on the server's runtime, as it was: SQLite blocks for as
+/// long as a batch takes (about a millisecond for a full one), so the task
+/// ran its inserts in `block_in_place`, which hands the worker's queue of
+/// requests to another thread for every batch, and every wake-up of the
+/// writer (its timer, the channel) went through the server's workers.
+/// Measured with both servers loaded at the same time (benches/README.md),
+/// records and traces cost a hello-world request 33 µs of CPU over a server
+/// with both off while the writer was a task, and 17-23 µs with the writer
+/// on this thread, which itself takes about 6 µs a record. A thread of its
+/// own that waited on the server's runtime (`Handle::block_on`) could not
+/// be told apart from the task.
+pub(super) fn spawn_writer(pool: SqlitePool, receiver: mpsc::Receiver<RecordRow>) -> std::io::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (finished, writer_finished) = oneshot::channel();
+    std::thread::Builder::new().name("edgefn-records".into()).spawn(move || {
+        runtime.block_on(write_batches(pool, receiver));
+        let _ = finished.send(());
+    })?;
+    Ok(tokio::spawn(async move {
+        // Dropped without a send only if the thread panicked.
+        writer_finished.await.expect("the execution record writer's thread panicked");
+    }))
+}
+
 /// Writes what arrives, in batches, until every sender is gone and the
 /// channel is drained. A batch that fails is retried, whole, until the
 /// database takes it; a connection that cannot be had is asked for again.
-pub(super) async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<RecordRow>) {
+/// Blocks its thread while SQLite writes: for the writer's own thread only.
+async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<RecordRow>) {
     let mut backoff = writer::Backoff::default();
     // Received and not yet stored: they outlive a lost connection.
     let mut pending = Vec::with_capacity(writer::BATCH_SIZE);
@@ -99,7 +130,7 @@ pub(super) async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver
                     continue;
                 }
             };
-            let written = without_blocking_others(|| insert(&sqlite, &mut inserts, &pending));
+            let written = insert(&sqlite, &mut inserts, &pending);
             drop(turn);
             match written {
                 Ok(()) => {
@@ -314,16 +345,6 @@ fn error(db: NonNull<ffi::sqlite3>, code: c_int) -> rusqlite::Error {
         (!text.is_null()).then(|| std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned())
     };
     rusqlite::Error::SqliteFailure(ffi::Error::new(code), message)
-}
-
-/// Runs `work`, which blocks for as long as SQLite takes (about a
-/// millisecond for a full batch), without holding up the requests queued on
-/// this runtime thread: on the multi-threaded runtime they move to another.
-fn without_blocking_others<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilt
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Records per batch, at most.
 pub(super) const BATCH_SIZE: usize = 512;
@@ -21,13 +22,16 @@ pub(super) const BATCH_SIZE: usize = 512;
 /// wake-up of a connection thread), so under load this keeps batches big.
 const BATCH_GATHER: Duration = Duration::from_millis(20);
 
-/// Writes what arrives, in batches, until every sender is gone and the
-/// channel is drained.
-pub(super) async fn write_batches(db: DatabaseConnection, receiver: mpsc::Receiver<RecordRow>) {
+/// Starts the writer, which writes what arrives, in batches, until every
+/// sender is gone and the channel is drained; the handle finishes then.
+pub(super) fn spawn_writer(db: DatabaseConnection, receiver: mpsc::Receiver<RecordRow>) -> std::io::Result<JoinHandle<()>> {
     match db.get_database_backend() {
-        DbBackend::Sqlite => super::sqlite_insert::write_batches(db.get_sqlite_connection_pool().clone(), receiver).await,
-        DbBackend::Postgres => write_postgres_batches(db.get_postgres_connection_pool(), receiver).await,
-        other => tracing::error!("execution records are not written to {other:?}; they are dropped"),
+        DbBackend::Sqlite => super::sqlite_insert::spawn_writer(db.get_sqlite_connection_pool().clone(), receiver),
+        DbBackend::Postgres => Ok(tokio::spawn(async move { write_postgres_batches(db.get_postgres_connection_pool(), receiver).await })),
+        other => {
+            tracing::error!("execution records are not written to {other:?}; they are dropped");
+            Ok(tokio::spawn(async {}))
+        }
     }
 }
 
