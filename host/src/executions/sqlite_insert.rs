@@ -51,6 +51,8 @@ const WRITER_CACHE_KIB: i64 = 256;
 /// own that waited on the server's runtime (`Handle::block_on`) could not
 /// be told apart from the task.
 pub(super) fn spawn_writer(pool: SqlitePool, receiver: mpsc::Receiver<RecordRow>) -> std::io::Result<JoinHandle<()>> {
+    // Timers for the waits; I/O too, for whatever sqlx may run here while
+    // the writer waits on the pool (it spawns onto the current runtime).
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (finished, writer_finished) = oneshot::channel();
     std::thread::Builder::new().name("edgefn-records".into()).spawn(move || {
@@ -131,6 +133,8 @@ async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<RecordRow>
                 }
             };
             let written = insert(&sqlite, &mut inserts, &pending);
+            // sqlx gives the connection back in a task spawned on this
+            // thread's runtime; it runs at the writer's next wait.
             drop(turn);
             match written {
                 Ok(()) => {
