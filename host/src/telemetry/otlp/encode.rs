@@ -186,26 +186,51 @@ impl Message {
                 return;
             }
         };
-        push_key_value(&mut self.bytes, tag, key, scalar);
+        self.scalar_key_value(tag, key, scalar);
     }
 
-    /// An `AnyValue`'s one field. Proto3 drops zero scalars, but a oneof
-    /// member is written even when zero: `false` and `0` are values.
+    /// A `KeyValue` whose value is a scalar, its lengths worked out first.
+    fn scalar_key_value(&mut self, tag: u32, key: &str, value: AttributeValue<'_>) {
+        let value_len = match value {
+            AttributeValue::Bool(_) => 2,
+            AttributeValue::Int(i) => 1 + encoded_len_varint(i as u64),
+            AttributeValue::Str(s) => field_len(field::ANY_STRING, s.len()),
+        };
+        let key_len = if key.is_empty() { 0 } else { field_len(field::KEY_VALUE_KEY, key.len()) };
+        self.length_delimited(tag, key_len + field_len(field::KEY_VALUE_VALUE, value_len));
+        self.string(field::KEY_VALUE_KEY, key);
+        self.length_delimited(field::KEY_VALUE_VALUE, value_len);
+        self.scalar_value(value);
+    }
+
+    /// An `AnyValue`'s one field, for a scalar. Proto3 drops zero scalars,
+    /// but a oneof member is written even when zero: `false` and `0` are
+    /// values.
+    fn scalar_value(&mut self, value: AttributeValue<'_>) {
+        match value {
+            AttributeValue::Bool(b) => {
+                encode_key(field::ANY_BOOL, WireType::Varint, &mut self.bytes);
+                encode_varint(u64::from(b), &mut self.bytes);
+            }
+            AttributeValue::Int(i) => {
+                encode_key(field::ANY_INT, WireType::Varint, &mut self.bytes);
+                encode_varint(i as u64, &mut self.bytes);
+            }
+            AttributeValue::Str(s) => self.bytes_field(field::ANY_STRING, s.as_bytes()),
+        }
+    }
+
+    /// An `AnyValue`'s one field, written even when zero (see
+    /// [`Message::scalar_value`]).
     fn any_value(&mut self, value: &Value) {
         match value {
-            Value::Bool(b) => {
-                encode_key(field::ANY_BOOL, WireType::Varint, &mut self.bytes);
-                encode_varint(u64::from(*b), &mut self.bytes);
-            }
-            Value::I64(i) => {
-                encode_key(field::ANY_INT, WireType::Varint, &mut self.bytes);
-                encode_varint(*i as u64, &mut self.bytes);
-            }
+            Value::Bool(b) => self.scalar_value(AttributeValue::Bool(*b)),
+            Value::I64(i) => self.scalar_value(AttributeValue::Int(*i)),
             Value::F64(f) => {
                 encode_key(field::ANY_DOUBLE, WireType::SixtyFourBit, &mut self.bytes);
                 self.bytes.put_f64_le(*f);
             }
-            Value::String(s) => self.bytes_field(field::ANY_STRING, s.as_str().as_bytes()),
+            Value::String(s) => self.scalar_value(AttributeValue::Str(s.as_str())),
             Value::Array(array) => {
                 let mut values = Message::default();
                 let mut element = |value: Value| {
@@ -242,44 +267,11 @@ pub enum AttributeValue<'a> {
     Bool(bool),
 }
 
-/// Appends `key = value` to `bytes` as a `KeyValue` field numbered `tag`.
-fn push_key_value(bytes: &mut Vec<u8>, tag: u32, key: &str, value: AttributeValue<'_>) {
-    let value_len = match value {
-        AttributeValue::Bool(_) => 2,
-        AttributeValue::Int(i) => 1 + encoded_len_varint(i as u64),
-        AttributeValue::Str(s) => field_len(field::ANY_STRING, s.len()),
-    };
-    let key_len = if key.is_empty() { 0 } else { field_len(field::KEY_VALUE_KEY, key.len()) };
-    encode_key(tag, WireType::LengthDelimited, bytes);
-    encode_varint((key_len + field_len(field::KEY_VALUE_VALUE, value_len)) as u64, bytes);
-    if !key.is_empty() {
-        encode_key(field::KEY_VALUE_KEY, WireType::LengthDelimited, bytes);
-        encode_varint(key.len() as u64, bytes);
-        bytes.extend_from_slice(key.as_bytes());
-    }
-    encode_key(field::KEY_VALUE_VALUE, WireType::LengthDelimited, bytes);
-    encode_varint(value_len as u64, bytes);
-    // A oneof member is written even when zero: `false` and `0` are values.
-    match value {
-        AttributeValue::Bool(b) => {
-            encode_key(field::ANY_BOOL, WireType::Varint, bytes);
-            encode_varint(u64::from(b), bytes);
-        }
-        AttributeValue::Int(i) => {
-            encode_key(field::ANY_INT, WireType::Varint, bytes);
-            encode_varint(i as u64, bytes);
-        }
-        AttributeValue::Str(s) => {
-            encode_key(field::ANY_STRING, WireType::LengthDelimited, bytes);
-            encode_varint(s.len() as u64, bytes);
-            bytes.extend_from_slice(s.as_bytes());
-        }
-    }
-}
-
 /// Appends an attribute of a host span to its encoded attributes.
 pub fn push_span_attribute(attributes: &mut Vec<u8>, key: &str, value: AttributeValue<'_>) {
-    push_key_value(attributes, field::SPAN_ATTRIBUTES, key, value);
+    let mut message = Message { bytes: std::mem::take(attributes) };
+    message.scalar_key_value(field::SPAN_ATTRIBUTES, key, value);
+    *attributes = message.bytes;
 }
 
 /// A span the host timed itself (`telemetry::host_spans`): always sampled,
