@@ -38,6 +38,11 @@ export function createNative() {
       const { href, protocol, username, password, hostname, port, pathname, search, hash } = url;
       return { href, protocol, username, password, hostname, port, pathname, search, hash };
     },
+    // Node's URLSearchParams strips one leading "?" from a string; the "?"
+    // added here is that one, so `input` itself is parsed as it is.
+    parseFormUrlencoded(input) {
+      return [...new URLSearchParams("?" + input)];
+    },
     encodeUtf8(string) {
       return new Uint8Array(Buffer.from(string, "utf8"));
     },
