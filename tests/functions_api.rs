@@ -164,6 +164,9 @@ async fn timers_and_microtasks_run_before_the_response() {
     let reply = server.get("timers").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(reply.json(), json!({"waitedAtLeast20ms": true, "order": ["microtask", "after await"]}));
+    // Jobs still queued when fetch's promise settles run before the host
+    // reads the response, as a microtask checkpoint would run them.
+    assert_eq!(reply.header("x-set-by-a-microtask"), Some("after fetch returned"));
 }
 
 #[tokio::test]

@@ -116,10 +116,11 @@
 
   /**
    * Calls the module's fetch for one request and returns what it returned,
-   * unawaited: the engine passes a Response, or a promise it finds already
-   * fulfilled, straight to `finish`, which spares the promise and job of an
-   * `await` on every request. The request arrives as separate arguments,
-   * not as one object: every property the engine sets costs it an atom lookup.
+   * unawaited: the engine settles a promise itself (driving the job queue,
+   * then running the jobs still queued) and passes the value to `finish`,
+   * which spares the promise, job and resumption of an `await` here. The
+   * request arrives as separate arguments, not as one object: every property
+   * the engine sets costs it an atom lookup.
    */
   function dispatch(handler, method, url, headers, body) {
     pending = [];
@@ -146,7 +147,7 @@
     return pending.length ? afterWaitUntil(response, pending) : fields(response);
   }
 
-  /** `finish` for a result still pending (or a thenable): awaited first. */
+  /** `finish` for a thenable that is not a promise: awaited first. */
   async function finishLater(returned) {
     return finish(await returned);
   }
@@ -170,5 +171,4 @@
 
   internal.dispatch = dispatch;
   internal.finish = finish;
-  internal.finishLater = finishLater;
 })

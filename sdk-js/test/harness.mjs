@@ -127,12 +127,11 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   native.functionName = () => context.functionName;
   native.version = () => context.version;
   // As the engine does: a value fetch returned goes straight to `finish`; a
-  // promise (which Node cannot inspect for being already fulfilled, as the
-  // engine does) through `finishLater`.
+  // promise is settled first (the engine drives the job queue itself).
   let outcome;
   try {
     const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body);
-    outcome = returned instanceof Promise ? internal.finishLater(returned) : internal.finish(returned);
+    outcome = returned instanceof Promise ? returned.then((value) => internal.finish(value)) : internal.finish(returned);
   } catch (error) {
     outcome = Promise.reject(error);
   }

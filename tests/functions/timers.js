@@ -1,4 +1,5 @@
-// Awaits a timer and a chain of microtasks before answering.
+// Awaits a timer and a chain of microtasks before answering, and leaves a
+// microtask queued that finishes its response after fetch has returned.
 export default {
   async fetch(request) {
     const started = Date.now();
@@ -7,6 +8,8 @@ export default {
     queueMicrotask(() => order.push("microtask"));
     await null;
     order.push("after await");
-    return Response.json({ waitedAtLeast20ms: Date.now() - started >= 19, order });
+    const response = Response.json({ waitedAtLeast20ms: Date.now() - started >= 19, order });
+    Promise.resolve().then(() => response.headers.set("x-set-by-a-microtask", "after fetch returned"));
+    return response;
   }
 };

@@ -19,7 +19,7 @@ mod native;
 
 use exports::edgefn::function::{compiler, handler};
 use edgefn::function::types::{CompileError, Failure, FailureKind, Invocation, Request, Response};
-use javy::quickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, context::EvalOptions, prelude::*, promise::PromiseState};
+use javy::quickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, context::EvalOptions, prelude::*};
 use javy::Runtime;
 
 wit_bindgen::generate!({
@@ -59,8 +59,6 @@ struct Engine {
     dispatch: Persistent<Function<'static>>,
     /// `finish(response)`: the host's fields of a Response, or a promise of them.
     finish: Persistent<Function<'static>>,
-    /// `finishLater(returned)`: `finish` after awaiting what fetch returned.
-    finish_later: Persistent<Function<'static>>,
     /// `runEventLoop()` from fetch.js: waits for the next timer or fetch
     /// response and runs its callbacks; false if nothing is pending.
     run_event_loop: Persistent<Function<'static>>,
@@ -82,7 +80,7 @@ impl Guest for Component {
         let mut config = javy::Config::default();
         config.gc_threshold(GC_THRESHOLD_BYTES);
         let runtime = Runtime::new(config).expect("QuickJS runtime");
-        let (dispatch, finish, finish_later, run_event_loop) = runtime.context().with(|ctx| {
+        let (dispatch, finish, run_event_loop) = runtime.context().with(|ctx| {
             let native = native::object(&ctx).expect("native bindings");
             let internal = Object::new(ctx.clone()).expect("internal object");
             for (name, source) in RUNTIME_SECTIONS {
@@ -99,9 +97,9 @@ impl Guest for Component {
                 let found: Function = internal.get(name).unwrap_or_else(|_| panic!("the runtime defines internal.{name}"));
                 Persistent::save(&ctx, found)
             };
-            (function("dispatch"), function("finish"), function("finishLater"), function("runEventLoop"))
+            (function("dispatch"), function("finish"), function("runEventLoop"))
         });
-        let mut engine = Engine { runtime, dispatch, finish, finish_later, run_event_loop, _warmed: None };
+        let mut engine = Engine { runtime, dispatch, finish, run_event_loop, _warmed: None };
         engine._warmed = Some(warm_up(&engine));
         // SAFETY: runs once, before any other export, in a single thread.
         unsafe { ENGINE = Some(engine) };
@@ -165,35 +163,22 @@ fn run_fetch<'js>(
     let (method, url, headers, body) = native::request_arguments(ctx, request)?;
     native::begin_invocation(invocation);
     let returned: Value = restore(&engine.dispatch)?.call((handler, method, url, headers, body)).map_err(uncaught)?;
-    // What fetch returned goes straight to `finish` when it is a value or a
-    // promise already fulfilled (an async fetch that never awaited) and no
-    // job is queued that awaiting it would have run first: that spares an
-    // `await`, its promise and its job (about 14K Wasm instructions).
-    // Anything else is awaited, in the order an `await` would.
-    let settled = match returned.as_promise() {
-        _ if job_pending(ctx) => None,
-        None => Some(returned.clone()),
-        Some(promise) => match promise.state() {
-            PromiseState::Resolved => promise.result::<Value>().transpose().map_err(uncaught)?,
-            _ => None,
-        },
+    // What fetch returned, settled: a promise is driven here rather than
+    // awaited by an async JS function, which cost every function that awaits
+    // anything a promise, a job and a resumption more (about 10K Wasm
+    // instructions). Jobs still queued once it has settled (a `.then` the
+    // function chained, a queueMicrotask) run before its response is read,
+    // as a microtask checkpoint runs them before the host sees the response.
+    let response = match returned.as_promise() {
+        Some(promise) => drive::<Value>(ctx, engine, promise.clone())?,
+        None => returned,
     };
-    let finished: Value = match settled {
-        Some(response) => restore(&engine.finish)?.call((response,)),
-        None => restore(&engine.finish_later)?.call((returned,)),
-    }
-    .map_err(uncaught)?;
+    while ctx.execute_pending_job() {}
+    let finished: Value = restore(&engine.finish)?.call((response,)).map_err(uncaught)?;
     match finished.as_promise() {
         Some(promise) => drive(ctx, engine, promise.clone()),
         None => Object::from_value(finished).map_err(uncaught),
     }
-}
-
-/// Whether QuickJS has a job queued. (javy's `has_pending_jobs` would borrow
-/// the runtime, which `Context::with` already holds.)
-fn job_pending(ctx: &Ctx<'_>) -> bool {
-    // SAFETY: the context pointer is live for the borrow of `ctx`.
-    unsafe { javy::quickjs::qjs::JS_IsJobPending(javy::quickjs::qjs::JS_GetRuntime(ctx.as_raw().as_ptr())) }
 }
 
 /// A function run through the whole request path once, at pre-initialization.
