@@ -19,7 +19,7 @@ mod native;
 
 use exports::edgefn::function::{compiler, handler};
 use edgefn::function::types::{CompileError, Failure, FailureKind, Invocation, Request, Response};
-use javy::quickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, context::EvalOptions, prelude::*};
+use javy::quickjs::{Ctx, Function, Module, Object, Persistent, Promise, Value, prelude::*};
 use javy::Runtime;
 
 wit_bindgen::generate!({
@@ -77,17 +77,20 @@ struct Component;
 
 impl Guest for Component {
     fn initialize_runtime() {
+        let sections = compile_runtime_sections();
+        // Everything the compiling runtime freed stays taken, so the runtime
+        // that serves requests is built in fresh memory (see
+        // `compile_runtime_sections`).
+        fill_heap_holes();
         let mut config = javy::Config::default();
         config.gc_threshold(GC_THRESHOLD_BYTES);
         let runtime = Runtime::new(config).expect("QuickJS runtime");
         let (dispatch, finish, run_event_loop) = runtime.context().with(|ctx| {
             let native = native::object(&ctx).expect("native bindings");
             let internal = Object::new(ctx.clone()).expect("internal object");
-            for (name, source) in RUNTIME_SECTIONS {
-                let mut options = EvalOptions::default();
-                options.filename = Some(format!("edgefn:runtime/{name}"));
-                let section: Function = ctx
-                    .eval_with_options(source, options)
+            for (name, bytecode) in &sections {
+                let section: Function = evaluate_script_bytecode(&ctx, bytecode)
+                    .and_then(Function::from_value)
                     .unwrap_or_else(|e| panic!("{name}: {}", failure::describe(&ctx, e)));
                 section
                     .call::<_, ()>((native.clone(), ctx.globals(), internal.clone()))
@@ -251,6 +254,77 @@ fn fill_heap_holes() {
                 break;
             }
         }
+    }
+}
+
+/// The Web API layer (`RUNTIME_SECTIONS`) compiled to script bytecode, in a
+/// QuickJS runtime of its own that is dropped before the serving runtime is
+/// built.
+///
+/// Why: parsing allocates far more than it keeps (tokens, scopes, the
+/// parser's buffers), and in one runtime those temporaries and the objects
+/// that live on (functions, shapes, atoms) were interleaved all over the
+/// snapshot's heap. A request writes to many of the long-lived objects
+/// (reference counts, shapes, the variables the layer keeps), and every page
+/// it writes the pool copies back after the request; past 32 separate runs
+/// of written pages wasmtime's reset gives up scanning and drops the rest of
+/// the memory, which the next request then faults back in page by page.
+/// Loading bytecode into fresh memory allocates the long-lived objects
+/// close together.
+fn compile_runtime_sections() -> Vec<(&'static str, Vec<u8>)> {
+    use javy::quickjs::qjs;
+    let compiler = Runtime::new(javy::Config::default()).expect("QuickJS runtime");
+    compiler.context().with(|ctx| {
+        let raw = ctx.as_raw().as_ptr();
+        RUNTIME_SECTIONS
+            .iter()
+            .map(|&(name, source)| {
+                let source = std::ffi::CString::new(source).expect("the runtime's sources hold no NUL");
+                let filename = std::ffi::CString::new(format!("edgefn:runtime/{name}")).expect("no NUL in a file name");
+                // SAFETY: the context is live for this closure; JS_Eval reads
+                // the NUL-terminated source; the compiled function is freed
+                // below, and the written buffer with js_free once copied.
+                unsafe {
+                    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
+                    let function = qjs::JS_Eval(raw, source.as_ptr(), source.as_bytes().len() as _, filename.as_ptr(), flags);
+                    if qjs::JS_IsException(function) {
+                        panic!("{name}: {}", failure::describe(&ctx, javy::quickjs::Error::Exception));
+                    }
+                    let mut length = 0;
+                    // Without the source text, which only Function.prototype.toString
+                    // of the layer's own functions would show: the functions load
+                    // closer together. Line numbers for stack traces stay.
+                    let flags = (qjs::JS_WRITE_OBJ_BYTECODE | qjs::JS_WRITE_OBJ_STRIP_SOURCE) as i32;
+                    let buffer = qjs::JS_WriteObject(raw, &mut length, function, flags);
+                    qjs::JS_FreeValue(raw, function);
+                    assert!(!buffer.is_null(), "{name}: writing its bytecode failed");
+                    let bytecode = std::slice::from_raw_parts(buffer, length as usize).to_vec();
+                    qjs::js_free(raw, buffer.cast());
+                    (name, bytecode)
+                }
+            })
+            .collect()
+    })
+}
+
+/// Runs a script compiled by [`compile_runtime_sections`]; its completion
+/// value (each section's is its function).
+fn evaluate_script_bytecode<'js>(ctx: &Ctx<'js>, bytecode: &[u8]) -> javy::quickjs::Result<Value<'js>> {
+    use javy::quickjs::qjs;
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: the bytecode was written by this engine build's QuickJS moments
+    // ago; JS_EvalFunction takes ownership of the function it is given, and
+    // the value it returns is handed to rquickjs, which frees it.
+    unsafe {
+        let function = qjs::JS_ReadObject(raw, bytecode.as_ptr(), bytecode.len() as _, qjs::JS_READ_OBJ_BYTECODE as i32);
+        if qjs::JS_IsException(function) {
+            return Err(javy::quickjs::Error::Exception);
+        }
+        let completion = qjs::JS_EvalFunction(raw, function);
+        if qjs::JS_IsException(completion) {
+            return Err(javy::quickjs::Error::Exception);
+        }
+        Ok(Value::from_raw(ctx.clone(), completion))
     }
 }
 
