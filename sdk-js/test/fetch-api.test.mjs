@@ -36,6 +36,10 @@ test("Response defaults, statuses and content types", async () => {
   assert.equal(await plain.text(), "hi");
   assert.equal(plain.bodyUsed, true);
   await assert.rejects(plain.text(), /already been used/);
+  // Body reads reject, as async functions would, and never throw.
+  await assert.rejects(new Response("{not json").json(), SyntaxError);
+  await assert.rejects(Response.prototype.text.call({}), TypeError);
+  assert.deepEqual(await new Response('{"a":[1]}').json(), { a: [1] });
 
   assert.throws(() => new Response("x", { status: 199 }), RangeError);
   assert.throws(() => new Response("x", { status: 600 }), RangeError);
