@@ -118,7 +118,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
 
-    let state = routes::AppState {
+    let state = routes::AppState::new(routes::Services {
         sandbox,
         deployments,
         executions,
@@ -136,7 +136,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         public_url: public_url.clone().into(),
         max_body_bytes: config.max_body_bytes,
         max_source_bytes: config.max_source_bytes,
-    };
+    });
 
     println!("edgefn listening on http://{address}");
     if let Some(key) = first_key {
