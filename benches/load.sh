@@ -2,7 +2,9 @@
 # Load benchmarks against the real server, each side by side with its
 # reference in the same run (this machine is shared and noisy: compare ratios).
 #   throughput: hello world, 32 connections, edgefn vs workerd vs a bare axum handler,
-#               and edgefn's authenticated hello world vs its public one
+#               and edgefn's authenticated hello world vs its public one;
+#               a small JSON API (URL, query, header, JSON body in and out),
+#               edgefn vs workerd
 #   deploy:     upload of a 10 KB function to its first successful response
 #   memory:     resident memory per warm function; cost of a cold one
 # Usage: benches/load.sh [seconds per wrk run, default 10]
@@ -60,6 +62,9 @@ for name in hello hello-auth; do
     "http://127.0.0.1:18090/admin/v1/functions/$name/versions" > /dev/null
 done
 admin -X PUT -d '{"policy": {"type": "public"}}' http://127.0.0.1:18090/admin/v1/functions/hello/access > /dev/null
+curl -sf -X POST -H "Authorization: Bearer $key" --data-binary @benches/reference/api.js \
+  "http://127.0.0.1:18090/admin/v1/functions/api/versions" > /dev/null
+admin -X PUT -d '{"policy": {"type": "public"}}' http://127.0.0.1:18090/admin/v1/functions/api/access > /dev/null
 admin -X POST -d '{"email": "bench@example.com", "password": "load benchmark password"}' http://127.0.0.1:18090/admin/v1/users > /dev/null
 token=$(curl -sf -d '{"email": "bench@example.com", "password": "load benchmark password"}' -H "content-type: application/json" \
   "http://127.0.0.1:18090/auth/v1/token?grant_type=password" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -79,12 +84,17 @@ mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 edgefn_rps=$(mean "$public1_rps" "$public2_rps"); edgefn_p99=$(mean "$public1_p99" "$public2_p99")
 auth_rps=$(mean "$auth1_rps" "$auth2_rps"); auth_p99=$(mean "$auth1_p99" "$auth2_p99")
 edgefn_cpu=$(mean "$public1_cpu" "$public2_cpu"); auth_cpu=$(mean "$auth1_cpu" "$auth2_cpu")
+# The JSON API: POST /items?tag=new with a JSON body (benches/reference/api-post.lua).
+api_post=(-s benches/reference/api-post.lua)
+sleep 3
+read -r api_rps api_p99 api_cpu < <(measure "$edgefn_pid" "${api_post[@]}" "http://127.0.0.1:18090/functions/v1/api/items?tag=new")
 
 (cd benches/reference && exec ./node_modules/.bin/workerd serve workerd.capnp > "$work/workerd.log" 2>&1) &
 workerd_pid=$!
 pids+=("$workerd_pid")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18091/ > /dev/null && break; sleep 0.1; done
 read -r workerd_rps workerd_p99 workerd_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
+read -r workerd_api_rps workerd_api_p99 workerd_api_cpu < <(measure "$workerd_pid" "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new")
 
 ./target/release/bare_axum 127.0.0.1:18092 > /dev/null &
 axum_pid=$!
@@ -105,6 +115,13 @@ awk -v e="$edgefn_rps" -v w="$workerd_rps" -v a="$axum_rps" -v ep="$edgefn_p99" 
 awk -v e="$edgefn_cpu" -v w="$workerd_cpu" 'BEGIN { printf "CPU per request, workerd / edgefn: %.2fx\n", w / e }'
 awk -v e="$edgefn_rps" -v t="$auth_rps" -v ec="$edgefn_cpu" -v tc="$auth_cpu" 'BEGIN {
   printf "authenticated / public throughput: %.2fx, CPU per request public / authenticated: %.2fx (means of two runs each, ABBA order)\n", t / e, ec / tc }'
+
+echo "== throughput: a small JSON API (benches/reference/api.js), wrk -t2 -c32 -d${duration}s, same run"
+printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
+printf "%-22s %12s %10s %16s\n" "edgefn" "$api_rps" "$api_p99" "$api_cpu"
+printf "%-22s %12s %10s %16s\n" "workerd" "$workerd_api_rps" "$workerd_api_p99" "$workerd_api_cpu"
+awk -v e="$api_rps" -v w="$workerd_api_rps" -v ep="$api_p99" -v wp="$workerd_api_p99" -v ec="$api_cpu" -v wc="$workerd_api_cpu" 'BEGIN {
+  printf "edgefn / workerd throughput: %.2fx   p99 edgefn / workerd: %.2fx   CPU per request, workerd / edgefn: %.2fx\n", e / w, ep / wp, wc / ec }'
 
 echo "== deploy"
 ./target/release/deploy_latency http://127.0.0.1:18090 "$key" 40
