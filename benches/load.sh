@@ -2,6 +2,7 @@
 # Load benchmarks against the real server, each side by side with its
 # reference in the same run (this machine is shared and noisy: compare ratios).
 #   throughput: hello world, 32 connections, edgefn vs workerd vs a bare axum handler,
+#               and vs the sandbox alone behind a bare axum handler,
 #               and edgefn's authenticated hello world vs its public one;
 #               a small JSON API (URL, query, header, JSON body in and out),
 #               edgefn vs workerd
@@ -96,23 +97,43 @@ for _ in $(seq 100); do curl -sf http://127.0.0.1:18091/ > /dev/null && break; s
 read -r workerd_rps workerd_p99 workerd_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
 read -r workerd_api_rps workerd_api_p99 workerd_api_cpu < <(measure "$workerd_pid" "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new")
 
-./target/release/bare_axum 127.0.0.1:18092 > /dev/null &
-axum_pid=$!
-pids+=("$axum_pid")
-for _ in $(seq 100); do curl -sf http://127.0.0.1:18092/x > /dev/null && break; sleep 0.1; done
+# start_bench_server <binary in benches/src/bin> <address>: starts it, waits
+# until it answers (sandbox_axum compiles its function first); sets server_pid.
+start_bench_server() {
+  "./target/release/$1" "$2" > /dev/null &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 300); do curl -sf "http://$2/x" > /dev/null && return; sleep 0.1; done
+  echo "$1 did not answer on $2" >&2
+  exit 1
+}
+
+start_bench_server bare_axum 127.0.0.1:18092
+axum_pid=$server_pid
 read -r axum_rps axum_p99 axum_cpu < <(measure "$axum_pid" http://127.0.0.1:18092/functions/v1/hello)
+
+# The sandbox alone: the same hello world in a fresh instance per request,
+# behind a bare axum handler and nothing else (benches/src/bin/sandbox_axum.rs).
+# What edgefn would reach if everything it does around the sandbox were free.
+start_bench_server sandbox_axum 127.0.0.1:18094
+sandbox_pid=$server_pid
+read -r sandbox_rps sandbox_p99 sandbox_cpu < <(measure "$sandbox_pid" http://127.0.0.1:18094/functions/v1/hello)
 
 echo "== throughput: hello world, wrk -t2 -c32 -d${duration}s, same machine, same run"
 printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
 printf "%-22s %12s %10s %16s\n" "edgefn" "$edgefn_rps" "$edgefn_p99" "$edgefn_cpu"
 printf "%-22s %12s %10s %16s\n" "edgefn, authenticated" "$auth_rps" "$auth_p99" "$auth_cpu"
 printf "%-22s %12s %10s %16s\n" "workerd" "$workerd_rps" "$workerd_p99" "$workerd_cpu"
+printf "%-22s %12s %10s %16s\n" "sandbox behind axum" "$sandbox_rps" "$sandbox_p99" "$sandbox_cpu"
 printf "%-22s %12s %10s %16s\n" "bare axum (ceiling)" "$axum_rps" "$axum_p99" "$axum_cpu"
 awk -v e="$edgefn_rps" -v w="$workerd_rps" -v a="$axum_rps" -v ep="$edgefn_p99" -v wp="$workerd_p99" 'BEGIN {
   printf "edgefn / workerd throughput: %.2fx   p99 edgefn / workerd: %.2fx   edgefn / bare axum: %.2fx\n", e / w, ep / wp, e / a }'
 # The server's own CPU per request, which other work on the machine moves
 # much less than throughput (workerd serves on one thread, edgefn on two).
 awk -v e="$edgefn_cpu" -v w="$workerd_cpu" 'BEGIN { printf "CPU per request, workerd / edgefn: %.2fx\n", w / e }'
+# How far edgefn could get if all it does around the sandbox cost nothing.
+# (What it adds is better read with both loaded at once: benches/README.md.)
+awk -v s="$sandbox_rps" -v w="$workerd_rps" 'BEGIN { printf "sandbox behind axum / workerd throughput: %.2fx\n", s / w }'
 awk -v e="$edgefn_rps" -v t="$auth_rps" -v ec="$edgefn_cpu" -v tc="$auth_cpu" 'BEGIN {
   printf "authenticated / public throughput: %.2fx, CPU per request public / authenticated: %.2fx (means of two runs each, ABBA order)\n", t / e, ec / tc }'
 
