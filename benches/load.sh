@@ -55,6 +55,10 @@ measure() {
 
 admin() { curl -sf -H "Authorization: Bearer $key" -H "content-type: application/json" "$@"; }
 
+# Every server is measured warm: workerd's V8 compiles hot code only after it
+# has run a while, and each of edgefn's pool slots is set up on first use.
+warm_up() { wrk -t2 -c32 -d3s "$@" > /dev/null; }
+
 start_edgefn
 # The same hello world twice: public, and `authenticated` (the default)
 # called with a signed-in user's access token.
@@ -72,6 +76,9 @@ token=$(curl -sf -d '{"email": "bench@example.com", "password": "load benchmark 
 [ -n "$token" ] || { echo "signing in the benchmark user failed" >&2; exit 1; }
 curl -sf http://127.0.0.1:18090/functions/v1/hello > /dev/null
 curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:18090/functions/v1/hello-auth > /dev/null
+warm_up http://127.0.0.1:18090/functions/v1/hello
+warm_up http://127.0.0.1:18090/functions/v1/hello-auth -H "Authorization: Bearer $token"
+sleep 3
 # Public and authenticated in ABBA order, each pair averaged, so a drift of
 # the machine during the run does not favour either; the pauses let the
 # record writer finish the previous run's batch.
@@ -88,12 +95,16 @@ edgefn_cpu=$(mean "$public1_cpu" "$public2_cpu"); auth_cpu=$(mean "$auth1_cpu" "
 # The JSON API: POST /items?tag=new with a JSON body (benches/reference/api-post.lua).
 api_post=(-s benches/reference/api-post.lua)
 sleep 3
+warm_up "${api_post[@]}" "http://127.0.0.1:18090/functions/v1/api/items?tag=new"
+sleep 3
 read -r api_rps api_p99 api_cpu < <(measure "$edgefn_pid" "${api_post[@]}" "http://127.0.0.1:18090/functions/v1/api/items?tag=new")
 
 (cd benches/reference && exec ./node_modules/.bin/workerd serve workerd.capnp > "$work/workerd.log" 2>&1) &
 workerd_pid=$!
 pids+=("$workerd_pid")
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18091/ > /dev/null && break; sleep 0.1; done
+warm_up http://127.0.0.1:18091/
+warm_up "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new"
 read -r workerd_rps workerd_p99 workerd_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
 read -r workerd_api_rps workerd_api_p99 workerd_api_cpu < <(measure "$workerd_pid" "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new")
 
@@ -110,6 +121,7 @@ start_bench_server() {
 
 start_bench_server bare_axum 127.0.0.1:18092
 axum_pid=$server_pid
+warm_up http://127.0.0.1:18092/functions/v1/hello
 read -r axum_rps axum_p99 axum_cpu < <(measure "$axum_pid" http://127.0.0.1:18092/functions/v1/hello)
 
 # The sandbox alone: the same hello world in a fresh instance per request,
@@ -117,6 +129,7 @@ read -r axum_rps axum_p99 axum_cpu < <(measure "$axum_pid" http://127.0.0.1:1809
 # What edgefn would reach if everything it does around the sandbox were free.
 start_bench_server sandbox_axum 127.0.0.1:18094
 sandbox_pid=$server_pid
+warm_up http://127.0.0.1:18094/functions/v1/hello
 read -r sandbox_rps sandbox_p99 sandbox_cpu < <(measure "$sandbox_pid" http://127.0.0.1:18094/functions/v1/hello)
 
 echo "== throughput: hello world, wrk -t2 -c32 -d${duration}s, same machine, same run"
