@@ -12,33 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-5}"
 rounds="${2:-4}"
-scripts/install-deps
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 
 key=efk_observability_benchmark_key_0123456789
 source benches/common.sh
+install_and_build
 
 ./target/release/otlp_sink 127.0.0.1:18095 &
 pids+=("$!")
 sink_pid=$!
 
-# start <port> <label> <flags...>
-start() {
-  local port=$1 label=$2; shift 2
-  EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen "127.0.0.1:$port" \
-    --data-dir "$work/$label" --cache-dir target/bench-engine-cache "$@" > "$work/$label.log" 2>&1 &
-  pids+=("$!")
-  eval "pid_$label=$!"
-  for _ in $(seq 200); do grep -q "listening" "$work/$label.log" && break; sleep 0.1; done
-  curl -sf -X POST -H "Authorization: Bearer $key" --data-binary @benches/reference/hello.js \
-    "http://127.0.0.1:$port/admin/v1/functions/hello/versions" > /dev/null
-  curl -sf -X PUT -H "Authorization: Bearer $key" -H 'content-type: application/json' -d '{"policy": {"type": "public"}}' \
-    "http://127.0.0.1:$port/admin/v1/functions/hello/access" > /dev/null
-  curl -sf "http://127.0.0.1:$port/functions/v1/hello" > /dev/null
-}
-start 18093 on --otlp-endpoint http://127.0.0.1:18095 --otlp-protocol http/protobuf
-start 18094 off --record-executions false
+start_hello_server 18093 on --otlp-endpoint http://127.0.0.1:18095 --otlp-protocol http/protobuf
+start_hello_server 18094 off --record-executions false
 
 # CPU time (user + system) a process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
