@@ -18,10 +18,8 @@ install_and_build
 
 start_hello_server 18100 edgefn
 start_hello_server 18101 norecords --record-executions false
-./target/release/sandbox_axum 127.0.0.1:18102 > "$work/sandbox.log" 2>&1 &
-pids+=("$!")
-pid_sandbox=$!
-for _ in $(seq 300); do curl -sf http://127.0.0.1:18102/x > /dev/null && break; sleep 0.1; done
+start_bench_server sandbox_axum 127.0.0.1:18102
+pid_sandbox=$server_pid
 
 labels=(edgefn norecords sandbox)
 url() { case $1 in edgefn) echo http://127.0.0.1:18100/functions/v1/hello ;; norecords) echo http://127.0.0.1:18101/functions/v1/hello ;;

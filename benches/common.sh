@@ -29,3 +29,14 @@ install_and_build() {
   command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
   cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 }
+
+# start_bench_server <binary in benches/src/bin> <address>: starts it, waits
+# until it answers (sandbox_axum compiles its function first); sets server_pid.
+start_bench_server() {
+  "./target/release/$1" "$2" > /dev/null &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 300); do curl -sf "http://$2/x" > /dev/null && return; sleep 0.1; done
+  echo "$1 did not answer on $2" >&2
+  exit 1
+}

@@ -108,17 +108,6 @@ warm_up "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new"
 read -r workerd_rps workerd_p99 workerd_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
 read -r workerd_api_rps workerd_api_p99 workerd_api_cpu < <(measure "$workerd_pid" "${api_post[@]}" "http://127.0.0.1:18093/items?tag=new")
 
-# start_bench_server <binary in benches/src/bin> <address>: starts it, waits
-# until it answers (sandbox_axum compiles its function first); sets server_pid.
-start_bench_server() {
-  "./target/release/$1" "$2" > /dev/null &
-  server_pid=$!
-  pids+=("$server_pid")
-  for _ in $(seq 300); do curl -sf "http://$2/x" > /dev/null && return; sleep 0.1; done
-  echo "$1 did not answer on $2" >&2
-  exit 1
-}
-
 start_bench_server bare_axum 127.0.0.1:18092
 axum_pid=$server_pid
 warm_up http://127.0.0.1:18092/functions/v1/hello
