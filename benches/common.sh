@@ -30,10 +30,11 @@ install_and_build() {
   cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 }
 
-# start_bench_server <binary in benches/src/bin> <address>: starts it, waits
-# until it answers (sandbox_axum compiles its function first); sets server_pid.
+# start_bench_server <binary in benches/src/bin> <address> [its other
+# arguments]: starts it, waits until it answers (sandbox_axum compiles its
+# function first); sets server_pid.
 start_bench_server() {
-  "./target/release/$1" "$2" > /dev/null &
+  "./target/release/$1" "$2" "${@:3}" > /dev/null &
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 300); do curl -sf "http://$2/x" > /dev/null && return; sleep 0.1; done

@@ -3,6 +3,7 @@
 # reference in the same run (this machine is shared and noisy: compare ratios).
 #   throughput: hello world, 32 connections, edgefn vs workerd vs a bare axum handler,
 #               and vs the sandbox alone behind a bare axum handler,
+#               and the floor: an empty handler in the sandbox alone vs workerd,
 #               and edgefn's authenticated hello world vs its public one;
 #               a small JSON API (URL, query, header, JSON body in and out),
 #               edgefn vs workerd
@@ -121,6 +122,18 @@ sandbox_pid=$server_pid
 warm_up http://127.0.0.1:18094/functions/v1/hello
 read -r sandbox_rps sandbox_p99 sandbox_cpu < <(measure "$sandbox_pid" http://127.0.0.1:18094/functions/v1/hello)
 
+# The floor under any function: an empty handler (benches/reference/empty.js,
+# the criterion bench's) in the sandbox alone, against workerd's hello world,
+# in ABBA order. Whatever hello world adds to it, and whatever edgefn adds
+# around the sandbox, can only lower edgefn's ratio from there.
+start_bench_server sandbox_axum 127.0.0.1:18098 benches/reference/empty.js
+empty_pid=$server_pid
+warm_up http://127.0.0.1:18098/functions/v1/empty
+read -r floor_w1_rps _ floor_w1_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/); sleep 1
+read -r floor_e1_rps _ floor_e1_cpu < <(measure "$empty_pid" http://127.0.0.1:18098/functions/v1/empty); sleep 1
+read -r floor_e2_rps _ floor_e2_cpu < <(measure "$empty_pid" http://127.0.0.1:18098/functions/v1/empty); sleep 1
+read -r floor_w2_rps _ floor_w2_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
+
 echo "== throughput: hello world, wrk -t2 -c32 -d${duration}s, same machine, same run"
 printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
 printf "%-22s %12s %10s %16s\n" "edgefn" "$edgefn_rps" "$edgefn_p99" "$edgefn_cpu"
@@ -136,6 +149,10 @@ awk -v e="$edgefn_cpu" -v w="$workerd_cpu" 'BEGIN { printf "CPU per request, wor
 # How far edgefn could get if all it does around the sandbox cost nothing.
 # (What it adds is better read with both loaded at once: benches/README.md.)
 awk -v s="$sandbox_rps" -v w="$workerd_rps" 'BEGIN { printf "sandbox behind axum / workerd throughput: %.2fx\n", s / w }'
+awk -v w1="$floor_w1_rps" -v w2="$floor_w2_rps" -v e1="$floor_e1_rps" -v e2="$floor_e2_rps" \
+  -v wc1="$floor_w1_cpu" -v wc2="$floor_w2_cpu" -v ec1="$floor_e1_cpu" -v ec2="$floor_e2_cpu" 'BEGIN {
+  printf "the floor: an empty handler in the sandbox alone, %.0f req/s at %.1f µs CPU, / workerd hello world, %.0f req/s at %.1f µs: %.2fx (ABBA)\n",
+    (e1 + e2) / 2, (ec1 + ec2) / 2, (w1 + w2) / 2, (wc1 + wc2) / 2, (e1 + e2) / (w1 + w2) }'
 awk -v e="$edgefn_rps" -v t="$auth_rps" -v ec="$edgefn_cpu" -v tc="$auth_cpu" 'BEGIN {
   printf "authenticated / public throughput: %.2fx, CPU per request public / authenticated: %.2fx (means of two runs each, ABBA order)\n", t / e, ec / tc }'
 

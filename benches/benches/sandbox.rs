@@ -6,7 +6,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use edgefn_host::sandbox::limits::Limits;
 use edgefn_world::types::{Caller, Invocation, Request};
 
-const EMPTY_HANDLER: &str = "export default { fetch() { return new Response(null); } };";
+const EMPTY_HANDLER: &str = include_str!("../reference/empty.js");
 
 fn request() -> Request {
     Request { method: "GET".into(), url: "http://bench.local/functions/v1/bench".into(), headers: vec![], body: vec![] }

@@ -4,7 +4,9 @@
 //! record, no trace, no metrics. What edgefn's throughput could reach if
 //! everything the server does around the sandbox cost nothing
 //! (`benches/load.sh` runs it next to edgefn and workerd).
-//! Usage: sandbox_axum <listen address>
+//! Usage: sandbox_axum <listen address> [function source, default hello world]
+//! With another source (an empty handler, say) it measures that function
+//! alone, with the same instance life cycle.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -58,7 +60,11 @@ async fn run(State(hello): State<Arc<Hello>>, method: Method, uri: Uri, headers:
 async fn main() {
     let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18094".into());
     let sandbox = edgefn_benches::sandbox().await;
-    let bytecode = edgefn_benches::compile(&sandbox, edgefn_benches::HELLO_WORLD).await;
+    let source = match std::env::args().nth(2) {
+        Some(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}")),
+        None => edgefn_benches::HELLO_WORLD.to_owned(),
+    };
+    let bytecode = edgefn_benches::compile(&sandbox, &source).await;
     let app = Router::new().route("/{*path}", any(run)).with_state(Arc::new(Hello { sandbox, bytecode }));
     let listener = tokio::net::TcpListener::bind(&address).await.expect("binding");
     println!("sandbox behind bare axum listening on http://{address}");
