@@ -158,6 +158,27 @@ async fn web_apis_behave_like_the_platform() {
 }
 
 #[tokio::test]
+async fn header_records_are_normalized_checked_and_read_once() {
+    let server = TestServer::start().await;
+    server.deploy("records", "header-records").await;
+    let reply = server.get("records").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert_eq!(reply.header("x-items"), Some("42"));
+    assert_eq!(reply.header("x-plain"), Some("yes"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        reply.json(),
+        json!({
+            "mixed": [["x-count", "3"], ["x-flag", "true"], ["x-padded", "kept inside"], ["x-read", "once"]],
+            "reads": 1,
+            "badName": "TypeError: Invalid header name: \"bad name\"",
+            "badValue": "TypeError: Invalid header value: \"a\\nb\"",
+        })
+    );
+}
+
+#[tokio::test]
 async fn timers_and_microtasks_run_before_the_response() {
     let server = TestServer::start().await;
     server.deploy("timers", "timers").await;

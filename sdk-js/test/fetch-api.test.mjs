@@ -28,6 +28,30 @@ test("Headers reject invalid names and values", () => {
   assert.throws(() => new Headers(42), TypeError);
 });
 
+test("a header record: names lower-cased, values converted and trimmed, each read once", () => {
+  let reads = 0;
+  const record = {
+    "Content-Type": "text/plain",
+    "X-Count": 3,
+    "x-padded": "  kept inside  ",
+    "x-flag": true,
+    get "x-read"() {
+      reads += 1;
+      return "once";
+    },
+  };
+  const headers = new Headers(record);
+  assert.equal(reads, 1);
+  assert.deepEqual(
+    [...headers],
+    [["content-type", "text/plain"], ["x-count", "3"], ["x-flag", "true"], ["x-padded", "kept inside"], ["x-read", "once"]],
+  );
+  const simple = new Response("hi", { headers: { "X-Id": 7, vary: "Origin" } });
+  assert.deepEqual([...simple.headers], [["content-type", "text/plain;charset=UTF-8"], ["vary", "Origin"], ["x-id", "7"]]);
+  assert.throws(() => new Headers({ ok: "1", "bad name": "x" }), /Invalid header name: "bad name"/);
+  assert.throws(() => new Headers({ "x-split": "a\nb" }), /Invalid header value/);
+});
+
 test("Response defaults, statuses and content types", async () => {
   const plain = new Response("hi");
   assert.equal(plain.status, 200);

@@ -55,6 +55,21 @@ export function createNative() {
     isPlainHeaderValue(text) {
       return !/^[\t\n\r ]|[\t\n\r ]$|[\r\n\0]/.test(text);
     },
+    // As the engine's: a record's entries appended to `list` flat, each read
+    // once; normalized (true) when every name is a token and every value a
+    // plain string or a number, else as read (false).
+    headerRecord(record, list) {
+      const read = Object.keys(record).map((name) => [name, record[name]]);
+      const clean = read.every(
+        ([name, value]) =>
+          /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) &&
+          (typeof value === "number" || (typeof value === "string" && this.isPlainHeaderValue(value))),
+      );
+      for (const [name, value] of read) {
+        list.push(clean ? name.toLowerCase() : name, clean ? String(value) : value);
+      }
+      return clean;
+    },
     log() {},
   };
 }

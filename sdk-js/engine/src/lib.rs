@@ -14,6 +14,7 @@
 #![allow(static_mut_refs)]
 
 mod failure;
+mod headers;
 mod http;
 mod native;
 

@@ -6,7 +6,7 @@ use crate::edgefn::function::console::{self, Level};
 use crate::edgefn::function::database::{self, DatabaseError};
 use crate::edgefn::function::secrets::{self, SecretError};
 use crate::edgefn::function::types::{Failure, Invocation, Request, Response};
-use crate::{failure, http};
+use crate::{failure, headers, http};
 use javy::quickjs::{
     Array, Ctx, Error as JsError, Exception, Function, Object, Result as JsResult, String as JsString,
     TypedArray, Value, function::Opt,
@@ -50,16 +50,6 @@ fn bytes_of<'a>(value: &'a Value<'_>) -> Option<&'a [u8]> {
     value.as_object()?.as_typed_array::<u8>()?.as_bytes()
 }
 
-/// A header value that needs no trimming of HTTP whitespace at either end and
-/// holds no line break or NUL (fetch-api.js normalizes or refuses the rest).
-fn is_plain_header_value(text: &str) -> bool {
-    let http_whitespace = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let bytes = text.as_bytes();
-    !bytes.first().is_some_and(http_whitespace)
-        && !bytes.last().is_some_and(http_whitespace)
-        && !bytes.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
-}
-
 pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     let native = Object::new(ctx.clone())?;
     native.set(
@@ -95,8 +85,11 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     )?;
     native.set(
         "isPlainHeaderValue",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| is_plain_header_value(&lossy_string(&ctx, text)))?,
+        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| {
+            headers::is_plain_header_value(lossy_string(&ctx, text).as_bytes())
+        })?,
     )?;
+    native.set("headerRecord", Function::new(ctx.clone(), headers::record)?)?;
     native.set(
         "decodeUtf8",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: Value<'js>, fatal: Opt<bool>| -> JsResult<String> {
