@@ -642,7 +642,8 @@
    * and the caller's headers are not the function's to edit.
    */
   internal.incomingRequest = (method, url, headers, body) => {
-    const hasBody = body.length > 0 && method !== "GET" && method !== "HEAD";
+    // The engine passes no body as undefined.
+    const hasBody = body !== undefined && body.length > 0 && method !== "GET" && method !== "HEAD";
     return new Request(TRUSTED, url, method, headers, hasBody ? body : null);
   };
 

@@ -114,6 +114,7 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
     ...incoming,
   };
   if (typeof request.body === "string") request.body = native.encodeUtf8(request.body);
+  if (request.body.length === 0) request.body = undefined; // as the engine passes no body
   request.headers = request.headers.flat(); // the engine passes headers flat
   const { caller = null, ...invocation } = ctx;
   const context = { invocationId: "inv-1", functionName: "f", version: 1, ...invocation };
