@@ -120,14 +120,14 @@
    * then running the jobs still queued) and passes the value to `finish`,
    * which spares the promise, job and resumption of an `await` here. The
    * request arrives as separate arguments, not as one object: every property
-   * the engine sets costs it an atom lookup.
+   * the engine sets costs it an atom lookup. `secretNames` are the names of
+   * the secrets granted to the function, undefined when there are none.
    */
-  function dispatch(handler, method, url, headers, body) {
+  function dispatch(handler, method, url, headers, body, secretNames) {
     pending = [];
     callerObject = undefined;
     const request = internal.incomingRequest(method, url, headers, body);
-    const names = native.secretNames();
-    const env = names.length === 0 ? NO_SECRETS : makeEnv(names);
+    const env = secretNames === undefined ? NO_SECRETS : makeEnv(secretNames);
     return handler.fetch(request, env, context);
   }
 
@@ -161,12 +161,10 @@
     return fields(response);
   }
 
+  // [status, flat headers, body bytes]: an array, which the engine reads by
+  // index, costs QuickJS less to build and to read than an object's fields.
   function fields(response) {
-    return {
-      status: response.status,
-      headers: internal.responseHeaderList(response),
-      body: internal.responseBytes(response),
-    };
+    return [response.status, internal.responseHeaderList(response), internal.responseBytes(response)];
   }
 
   internal.dispatch = dispatch;

@@ -101,7 +101,6 @@ export function fakeHttp(runtime, respond) {
  */
 export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ctx = {}) {
   const { internal, native } = runtime;
-  native.secretNames = () => Object.keys(secrets);
   native.secret = (name) => {
     runtime.secretReads.push(name);
     return secrets[name];
@@ -131,7 +130,9 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   // promise is settled first (the engine drives the job queue itself).
   let outcome;
   try {
-    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body);
+    // As the engine passes them: undefined when nothing is granted.
+    const secretNames = Object.keys(secrets).length ? Object.keys(secrets) : undefined;
+    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body, secretNames);
     outcome = returned instanceof Promise ? returned.then((value) => internal.finish(value)) : internal.finish(returned);
   } catch (error) {
     outcome = Promise.reject(error);
@@ -148,8 +149,8 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
     if (turns > 10_000) throw new Error("still pending after 10000 turns of the event loop (a request left hanging?)");
   }
   if (settled.error) throw settled.error;
-  const result = settled.value;
+  const [status, flat, body] = settled.value;
   const headers = [];
-  for (let i = 0; i < result.headers.length; i += 2) headers.push([result.headers[i], result.headers[i + 1]]);
-  return { ...result, headers, text: native.decodeUtf8(result.body, false) };
+  for (let i = 0; i < flat.length; i += 2) headers.push([flat[i], flat[i + 1]]);
+  return { status, headers, body, text: native.decodeUtf8(body, false) };
 }

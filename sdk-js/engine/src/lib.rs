@@ -55,10 +55,11 @@ const GC_THRESHOLD_BYTES: usize = 4 * 1024 * 1024;
 
 struct Engine {
     runtime: Runtime,
-    /// `dispatch(handler, method, url, headers, body)` from dispatch.js:
-    /// what the module's fetch returned.
+    /// `dispatch(handler, method, url, headers, body, secretNames)` from
+    /// dispatch.js: what the module's fetch returned.
     dispatch: Persistent<Function<'static>>,
-    /// `finish(response)`: the host's fields of a Response, or a promise of them.
+    /// `finish(response)`: the host's fields of a Response, `[status,
+    /// headers, body]`, or a promise of them.
     finish: Persistent<Function<'static>>,
     /// `runEventLoop()` from fetch.js: waits for the next timer or fetch
     /// response and runs its callbacks; false if nothing is pending.
@@ -144,7 +145,7 @@ impl handler::Guest for Component {
 }
 
 /// Loads a function's bytecode, evaluates the module and runs its `fetch`
-/// for one request; the result is dispatch.js's `{ status, headers, body }`.
+/// for one request; the result is dispatch.js's `[status, headers, body]`.
 fn run_fetch<'js>(
     ctx: &Ctx<'js>,
     engine: &Engine,
@@ -166,7 +167,11 @@ fn run_fetch<'js>(
     let uncaught = |e| failure::from_js(ctx, e, FailureKind::UncaughtException);
     let (method, url, headers, body) = native::request_arguments(ctx, request)?;
     native::begin_invocation(invocation);
-    let returned: Value = restore(&engine.dispatch)?.call((handler, method, url, headers, body)).map_err(uncaught)?;
+    // Listed here rather than by a call from JS, which QuickJS charges more;
+    // none (most functions) is undefined, not an empty array.
+    let secret_names = Some(edgefn::function::secrets::granted()).filter(|names| !names.is_empty());
+    let returned: Value =
+        restore(&engine.dispatch)?.call((handler, method, url, headers, body, secret_names)).map_err(uncaught)?;
     // What fetch returned, settled: a promise is driven here rather than
     // awaited by an async JS function, which cost every function that awaits
     // anything a promise, a job and a resumption more (about 10K Wasm
@@ -225,7 +230,7 @@ fn warm_up(engine: &Engine) -> Persistent<Object<'static>> {
         let invocation = Invocation { id: "warm-up".into(), function_name: "warm-up".into(), version: 1, caller: None };
         let result = run_fetch(&ctx, engine, &bytecode, request, invocation)
             .unwrap_or_else(|failure| panic!("warm-up: {}", failure.message));
-        // The result object too: its shape is dispatch's return value's.
+        // The result too, kept with the rest of what the warm-up built.
         Persistent::save(&ctx, result)
     })
 }

@@ -122,13 +122,12 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
             }
         })?,
     )?;
-    // Secrets: the names are listed once per invocation to build `env`; a
-    // value crosses only when the function reads it.
-    native.set("secretNames", Function::new(ctx.clone(), secrets::granted)?)?;
     native.set("caller", Function::new(ctx.clone(), caller_value)?)?;
     native.set("invocationId", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.id.clone()))?)?;
     native.set("functionName", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.function_name.clone()))?)?;
     native.set("version", Function::new(ctx.clone(), || Ok::<_, JsError>(invocation()?.version))?)?;
+    // Secrets: the engine passes their names to dispatch to build `env`; a
+    // value crosses only when the function reads it.
     native.set(
         "secret",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, name: JsString<'js>| -> JsResult<String> {
@@ -413,13 +412,13 @@ fn caller_value<'js>(ctx: Ctx<'js>) -> JsResult<Value<'js>> {
     Ok(object.into_value())
 }
 
-/// Reads `{ status, headers: [name, value, ...], body: Uint8Array }` from dispatch.
+/// Reads `[status, [name, value, ...], Uint8Array]` from dispatch.js's `finish`.
 pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Response, Failure> {
     plumbing(ctx, (|| {
-        let status: u16 = result.get("status")?;
-        let flat: Array = result.get("headers")?;
+        let status: u16 = result.get(0)?;
+        let flat: Array = result.get(1)?;
         let headers = pairs_from_flat(&flat)?;
-        let body: Value = result.get("body")?;
+        let body: Value = result.get(2)?;
         let body = match bytes_of(&body) {
             Some(bytes) => bytes.to_vec(),
             None if body.is_null() || body.is_undefined() => Vec::new(),
