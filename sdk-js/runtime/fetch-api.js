@@ -359,11 +359,14 @@
   // fields]. One private field holding an array costs QuickJS far less than
   // a private field each (measured for a Response: ~4K Wasm instructions
   // against ~10K for five fields), and every request builds one of each.
+  // A Response built from a string keeps the string instead of bytes: the
+  // engine encodes it once on the way out, which spares most responses a
+  // typed array, and it is encoded here only if the function reads it.
   function consume(state) {
     if (state[1]) throw new TypeError("Body has already been used: a body can be read only once (use clone() to read it twice)");
     if (state[0] === null) return EMPTY;
     state[1] = true;
-    return state[0];
+    return typeof state[0] === "string" ? native.encodeUtf8(state[0]) : state[0];
   }
 
   function bodyMethods(Class, stateOf) {
@@ -557,7 +560,13 @@
         }
         if (init.headers !== undefined && init.headers !== null) headers = flatList(init.headers);
       }
-      const bytes = extractBody(body);
+      let bytes;
+      if (typeof body === "string") {
+        bytes = body; // see consume()
+        extractedType = "text/plain;charset=UTF-8";
+      } else {
+        bytes = extractBody(body);
+      }
       // The statuses of NULL_BODY_STATUSES that the range check above admits,
       // compared directly: includes() is a call, dear on this path.
       if (bytes !== null && (status === 204 || status === 205 || status === 304)) {
@@ -656,7 +665,10 @@
     return state[0] === null ? null : consume(state);
   };
 
-  /** The response body's bytes, whether or not the function read them. */
+  /**
+   * The response body for the engine, whether or not the function read it:
+   * its bytes, or the string it was built from (see consume()).
+   */
   internal.responseBytes = (response) => responseBody(response)[0] || EMPTY;
 
   Object.assign(internal, { Headers, Request, Response, FormData });

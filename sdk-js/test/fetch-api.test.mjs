@@ -64,6 +64,9 @@ test("Response defaults, statuses and content types", async () => {
   await assert.rejects(new Response("{not json").json(), SyntaxError);
   await assert.rejects(Response.prototype.text.call({}), TypeError);
   assert.deepEqual(await new Response('{"a":[1]}').json(), { a: [1] });
+  // A string body is kept as a string and encoded when read as bytes.
+  assert.deepEqual([...(await new Response("héllo").bytes())], [104, 195, 169, 108, 108, 111]);
+  assert.equal(new Uint8Array(await new Response("héllo").arrayBuffer()).length, 6);
 
   assert.throws(() => new Response("x", { status: 199 }), RangeError);
   assert.throws(() => new Response("x", { status: 600 }), RangeError);

@@ -149,8 +149,10 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
     if (turns > 10_000) throw new Error("still pending after 10000 turns of the event loop (a request left hanging?)");
   }
   if (settled.error) throw settled.error;
-  const [status, flat, body] = settled.value;
+  const [status, flat, sent] = settled.value;
   const headers = [];
   for (let i = 0; i < flat.length; i += 2) headers.push([flat[i], flat[i + 1]]);
+  // As the engine does: a string body is encoded on the way out.
+  const body = typeof sent === "string" ? native.encodeUtf8(sent) : sent;
   return { status, headers, body, text: native.decodeUtf8(body, false) };
 }

@@ -412,7 +412,9 @@ fn caller_value<'js>(ctx: Ctx<'js>) -> JsResult<Value<'js>> {
     Ok(object.into_value())
 }
 
-/// Reads `[status, [name, value, ...], Uint8Array]` from dispatch.js's `finish`.
+/// Reads `[status, [name, value, ...], body]` from dispatch.js's `finish`;
+/// the body is a Uint8Array, or the string a Response was built from,
+/// encoded here as `encodeUtf8` would.
 pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Response, Failure> {
     plumbing(ctx, (|| {
         let status: u16 = result.get(0)?;
@@ -422,7 +424,10 @@ pub fn response_from<'js>(ctx: &Ctx<'js>, result: Object<'js>) -> Result<Respons
         let body = match bytes_of(&body) {
             Some(bytes) => bytes.to_vec(),
             None if body.is_null() || body.is_undefined() => Vec::new(),
-            None => return Err(JsError::new_from_js("value", "Uint8Array")),
+            None => match body.into_string() {
+                Some(text) => lossy_string(ctx, text).into_bytes(),
+                None => return Err(JsError::new_from_js("value", "Uint8Array or string")),
+            },
         };
         Ok(Response { status, headers, body })
     })())
