@@ -161,7 +161,7 @@
     return fields(response);
   }
 
-  // [status, flat headers, body bytes]: an array, which the engine reads by
+  // [status, flat headers, body]: an array, which the engine reads by
   // index, costs QuickJS less to build and to read than an object's fields.
   function fields(response) {
     return [response.status, internal.responseHeaderList(response), internal.responseBytes(response)];
