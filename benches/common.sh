@@ -5,21 +5,33 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-# start_hello_server <port> <label> <edgefn flags...>: edgefn on <port> with
-# hello world deployed and public, its data under $work/<label>, the
-# caller's $key as its admin key; sets pid_<label>.
-start_hello_server() {
+# start_edgefn_server <port> <label> <edgefn flags...>: edgefn on <port>,
+# its data under $work/<label>, the caller's $key as its admin key; waits
+# until it listens and sets pid_<label>.
+start_edgefn_server() {
   local port=$1 label=$2; shift 2
   EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen "127.0.0.1:$port" \
     --data-dir "$work/$label" --cache-dir target/bench-engine-cache "$@" > "$work/$label.log" 2>&1 &
   pids+=("$!")
   eval "pid_$label=$!"
-  for _ in $(seq 200); do grep -q "listening" "$work/$label.log" && break; sleep 0.1; done
-  curl -sf -X POST -H "Authorization: Bearer $key" --data-binary @benches/reference/hello.js \
-    "http://127.0.0.1:$port/admin/v1/functions/hello/versions" > /dev/null
+  for _ in $(seq 600); do grep -q "listening" "$work/$label.log" && break; sleep 0.1; done
+}
+
+# deploy_public <port> <name> <source, as curl's --data-binary takes it>:
+# deploys a new version of <name> and makes the function public.
+deploy_public() {
+  curl -sf -X POST -H "Authorization: Bearer $key" --data-binary "$3" \
+    "http://127.0.0.1:$1/admin/v1/functions/$2/versions" > /dev/null || { echo "deploying $2 failed" >&2; exit 1; }
   curl -sf -X PUT -H "Authorization: Bearer $key" -H 'content-type: application/json' -d '{"policy": {"type": "public"}}' \
-    "http://127.0.0.1:$port/admin/v1/functions/hello/access" > /dev/null
-  curl -sf "http://127.0.0.1:$port/functions/v1/hello" > /dev/null
+    "http://127.0.0.1:$1/admin/v1/functions/$2/access" > /dev/null
+}
+
+# start_hello_server <port> <label> <edgefn flags...>: start_edgefn_server
+# with hello world deployed, public and called once.
+start_hello_server() {
+  start_edgefn_server "$@"
+  deploy_public "$1" hello @benches/reference/hello.js
+  curl -sf "http://127.0.0.1:$1/functions/v1/hello" > /dev/null
 }
 
 # Installs what a load script needs (the engine's toolchain, wrk) and builds

@@ -13,18 +13,12 @@ port=18099
 source benches/common.sh
 install_and_build
 
-EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen "127.0.0.1:$port" \
-  --data-dir "$work/data" --cache-dir target/bench-engine-cache > "$work/server.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 600); do grep -q "listening" "$work/server.log" && break; sleep 0.1; done
+start_edgefn_server "$port" ladder
 base=http://127.0.0.1:$port
 
 # fuel <name> <source>: the fuel of the third call of <source>, deployed as <name>.
 fuel() {
-  curl -sf -X POST -H "Authorization: Bearer $key" --data-binary "$2" "$base/admin/v1/functions/$1/versions" > /dev/null \
-    || { echo "deploying $1 failed" >&2; exit 1; }
-  curl -sf -X PUT -H "Authorization: Bearer $key" -H 'content-type: application/json' \
-    -d '{"policy": {"type": "public"}}' "$base/admin/v1/functions/$1/access" > /dev/null
+  deploy_public "$port" "$1" "$2"
   local id
   for _ in 1 2 3; do
     id=$(curl -sf -D - -o /dev/null "$base/functions/v1/$1" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-edgefn-invocation-id" {print $2}')
