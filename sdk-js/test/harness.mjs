@@ -131,8 +131,8 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   let outcome;
   try {
     // As the engine passes them: undefined when nothing is granted.
-    const secretNames = Object.keys(secrets).length ? Object.keys(secrets) : undefined;
-    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body, secretNames);
+    const names = Object.keys(secrets);
+    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body, names.length ? names : undefined);
     outcome = returned instanceof Promise ? returned.then((value) => internal.finish(value)) : internal.finish(returned);
   } catch (error) {
     outcome = Promise.reject(error);
