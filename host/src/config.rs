@@ -48,6 +48,13 @@ pub struct Config {
     #[arg(long, env = "EDGEFN_RECORD_EXECUTIONS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_executions: bool,
 
+    /// Under load, write each response after the requests already waiting
+    /// for the same worker have run, so that responses leave in bursts and
+    /// wake the client less often (see `host/src/connection.rs`). Turning it
+    /// off exists only to measure what it saves (benches/load.sh).
+    #[arg(long, env = "EDGEFN_DEFER_WRITES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub defer_writes: bool,
+
     /// Execution records older than this are deleted (hours).
     #[arg(long, env = "EDGEFN_RECORD_RETENTION_HOURS", default_value_t = 24 * 7)]
     pub record_retention_hours: u64,

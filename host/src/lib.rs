@@ -7,6 +7,7 @@ pub mod access;
 pub mod admin_keys;
 pub mod capabilities;
 pub mod config;
+pub mod connection;
 pub mod database;
 pub mod deployments;
 mod entities;
@@ -24,6 +25,7 @@ use config::Config;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use edgefn_migrations::{Migrator, MigratorTrait};
 use std::sync::Arc;
+use axum::serve::ListenerExt;
 use tokio::io::AsyncReadExt;
 
 /// Starts edgefn with `config` and serves until a shutdown signal.
@@ -167,6 +169,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let exit_on_stdin_eof = config.exit_on_stdin_eof;
     // Connection info gives the sign-in rate limit the client's address.
     let app = routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Wrapped in `tap_io`, which does nothing else, for axum's ConnectInfo:
+    // it gives the client's address for any listener wrapped so.
+    let listener = connection::BurstListener::new(listener, config.defer_writes).tap_io(|_| {});
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal(exit_on_stdin_eof).await;

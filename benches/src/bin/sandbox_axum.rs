@@ -3,7 +3,8 @@
 //! no routing by function name, no identity or access policy, no execution
 //! record, no trace, no metrics. What edgefn's throughput could reach if
 //! everything the server does around the sandbox cost nothing
-//! (`benches/load.sh` runs it next to edgefn and workerd).
+//! (`benches/load.sh` runs it next to edgefn and workerd). Its connections
+//! are edgefn's (`edgefn_host::connection`), as is its sandbox.
 //! Usage: sandbox_axum <listen address> [function source, default hello world]
 //! With another source (an empty handler, say) it measures that function
 //! alone, with the same instance life cycle.
@@ -67,6 +68,9 @@ async fn main() {
     let bytecode = edgefn_benches::compile(&sandbox, &source).await;
     let app = Router::new().route("/{*path}", any(run)).with_state(Arc::new(Hello { sandbox, bytecode }));
     let listener = tokio::net::TcpListener::bind(&address).await.expect("binding");
+    // With edgefn's own connections, whose responses leave in bursts under
+    // load: this measures the sandbox, not how responses are written.
+    let listener = edgefn_host::connection::BurstListener::new(listener, true);
     println!("sandbox behind bare axum listening on http://{address}");
     axum::serve(listener, app).await.unwrap();
 }
