@@ -2,9 +2,11 @@
 # Load benchmarks against the real server, each side by side with its
 # reference in the same run (this machine is shared and noisy: compare ratios).
 #   throughput: hello world, 32 connections, edgefn vs workerd vs a bare axum handler,
+#               and edgefn vs workerd head to head in ABBA order,
 #               and vs the sandbox alone behind a bare axum handler,
 #               and the floor: an empty handler in the sandbox alone vs workerd,
-#               and edgefn's authenticated hello world vs its public one;
+#               and edgefn's authenticated hello world vs its public one,
+#               and edgefn with deferred writes off (--defer-writes false);
 #               a small JSON API (URL, query, header, JSON body in and out),
 #               edgefn vs workerd
 #   deploy:     upload of a 10 KB function to its first successful response
@@ -93,6 +95,17 @@ mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (a + b) / 2 }'; }
 edgefn_rps=$(mean "$public1_rps" "$public2_rps"); edgefn_p99=$(mean "$public1_p99" "$public2_p99")
 auth_rps=$(mean "$auth1_rps" "$auth2_rps"); auth_p99=$(mean "$auth1_p99" "$auth2_p99")
 edgefn_cpu=$(mean "$public1_cpu" "$public2_cpu"); auth_cpu=$(mean "$auth1_cpu" "$auth2_cpu")
+# What deferring writes saves (host/src/connection.rs): the same hello world
+# on a second edgefn with it off, against the first, in ABBA order.
+start_hello_server 18097 undeferred --defer-writes false
+warm_up http://127.0.0.1:18097/functions/v1/hello
+sleep 3
+undeferred() { measure "$pid_undeferred" http://127.0.0.1:18097/functions/v1/hello; }
+read -r deferred1_rps _ deferred1_cpu < <(public); sleep 3
+read -r undeferred1_rps _ undeferred1_cpu < <(undeferred); sleep 3
+read -r undeferred2_rps _ undeferred2_cpu < <(undeferred); sleep 3
+read -r deferred2_rps _ deferred2_cpu < <(public)
+kill "$pid_undeferred"
 # The JSON API: POST /items?tag=new with a JSON body (benches/reference/api-post.lua).
 api_post=(-s benches/reference/api-post.lua)
 sleep 3
@@ -134,6 +147,14 @@ read -r floor_e1_rps _ floor_e1_cpu < <(measure "$empty_pid" http://127.0.0.1:18
 read -r floor_e2_rps _ floor_e2_cpu < <(measure "$empty_pid" http://127.0.0.1:18098/functions/v1/empty); sleep 1
 read -r floor_w2_rps _ floor_w2_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
 
+# Hello world head to head, edgefn against workerd in ABBA order: the
+# ratio the issue sets its floor on, less moved by the machine's drift than
+# the runs above, each of which has a slot of its own.
+read -r h2h_w1_rps h2h_w1_p99 h2h_w1_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/); sleep 1
+read -r h2h_e1_rps h2h_e1_p99 h2h_e1_cpu < <(public); sleep 3
+read -r h2h_e2_rps h2h_e2_p99 h2h_e2_cpu < <(public); sleep 1
+read -r h2h_w2_rps h2h_w2_p99 h2h_w2_cpu < <(measure "$workerd_pid" http://127.0.0.1:18091/)
+
 echo "== throughput: hello world, wrk -t2 -c32 -d${duration}s, same machine, same run"
 printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
 printf "%-22s %12s %10s %16s\n" "edgefn" "$edgefn_rps" "$edgefn_p99" "$edgefn_cpu"
@@ -153,8 +174,18 @@ awk -v w1="$floor_w1_rps" -v w2="$floor_w2_rps" -v e1="$floor_e1_rps" -v e2="$fl
   -v wc1="$floor_w1_cpu" -v wc2="$floor_w2_cpu" -v ec1="$floor_e1_cpu" -v ec2="$floor_e2_cpu" 'BEGIN {
   printf "the floor: an empty handler in the sandbox alone, %.0f req/s at %.1f µs CPU, / workerd hello world, %.0f req/s at %.1f µs: %.2fx (ABBA)\n",
     (e1 + e2) / 2, (ec1 + ec2) / 2, (w1 + w2) / 2, (wc1 + wc2) / 2, (e1 + e2) / (w1 + w2) }'
+awk -v w1="$h2h_w1_rps" -v w2="$h2h_w2_rps" -v e1="$h2h_e1_rps" -v e2="$h2h_e2_rps" \
+  -v wc1="$h2h_w1_cpu" -v wc2="$h2h_w2_cpu" -v ec1="$h2h_e1_cpu" -v ec2="$h2h_e2_cpu" \
+  -v wp1="$h2h_w1_p99" -v wp2="$h2h_w2_p99" -v ep1="$h2h_e1_p99" -v ep2="$h2h_e2_p99" 'BEGIN {
+  printf "head to head: edgefn hello world, %.0f req/s at %.1f µs CPU, p99 %.2f ms, / workerd, %.0f req/s at %.1f µs, p99 %.2f ms: %.2fx, p99 %.2fx (ABBA)\n",
+    (e1 + e2) / 2, (ec1 + ec2) / 2, (ep1 + ep2) / 2, (w1 + w2) / 2, (wc1 + wc2) / 2, (wp1 + wp2) / 2, (e1 + e2) / (w1 + w2), (ep1 + ep2) / (wp1 + wp2) }'
 awk -v e="$edgefn_rps" -v t="$auth_rps" -v ec="$edgefn_cpu" -v tc="$auth_cpu" 'BEGIN {
   printf "authenticated / public throughput: %.2fx, CPU per request public / authenticated: %.2fx (means of two runs each, ABBA order)\n", t / e, ec / tc }'
+
+awk -v d1="$deferred1_rps" -v d2="$deferred2_rps" -v u1="$undeferred1_rps" -v u2="$undeferred2_rps" \
+  -v dc1="$deferred1_cpu" -v dc2="$deferred2_cpu" -v uc1="$undeferred1_cpu" -v uc2="$undeferred2_cpu" 'BEGIN {
+  printf "deferred writes on, %.0f req/s at %.1f µs CPU, / off (--defer-writes false), %.0f req/s at %.1f µs: %.2fx (ABBA)\n",
+    (d1 + d2) / 2, (dc1 + dc2) / 2, (u1 + u2) / 2, (uc1 + uc2) / 2, (d1 + d2) / (u1 + u2) }'
 
 echo "== throughput: a small JSON API (benches/reference/api.js), wrk -t2 -c32 -d${duration}s, same run"
 printf "%-22s %12s %10s %16s\n" "server" "requests/s" "p99 ms" "CPU µs/request"
