@@ -10,7 +10,7 @@
 //! run the other requests already waiting for it, the responses go out
 //! together and one wake-up serves several: measured with `wrk` on this
 //! 2-core machine against the same server with it off (`benches/load.sh`,
-//! in ABBA order), 1.23-1.40× the requests per second at 14-25% less CPU
+//! in ABBA order), 1.21-1.40× the requests per second at 13-25% less CPU
 //! per request.
 //!
 //! How: before a connection writes, while another connection also waits for
