@@ -7,9 +7,17 @@
 
 use javy::quickjs::{Array, Ctx, Error as JsError, Object, Result as JsResult, Value, qjs};
 
+/// `native.isPlainHeaderValue(text)`: whether a string needs no work as a
+/// header value (see [`is_plain_header_value`]). Read in place: only ASCII
+/// bytes decide, so a lone surrogate (which QuickJS lends as WTF-8 bytes)
+/// answers as its replacement character would, without a copy.
+pub fn is_plain_string<'js>(ctx: Ctx<'js>, text: javy::quickjs::String<'js>) -> JsResult<bool> {
+    with_utf8(&ctx, text.as_value(), |bytes| Ok(is_plain_header_value(bytes)))
+}
+
 /// A header value that needs no trimming of HTTP whitespace at either end and
 /// holds no line break or NUL (fetch-api.js normalizes or refuses the rest).
-pub fn is_plain_header_value(text: &[u8]) -> bool {
+fn is_plain_header_value(text: &[u8]) -> bool {
     let http_whitespace = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     !text.first().is_some_and(http_whitespace)
         && !text.last().is_some_and(http_whitespace)

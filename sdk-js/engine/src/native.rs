@@ -83,12 +83,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
             TypedArray::<u8>::new(ctx.clone(), lossy_string(&ctx, text).into_bytes())
         })?,
     )?;
-    native.set(
-        "isPlainHeaderValue",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: JsString<'js>| {
-            headers::is_plain_header_value(lossy_string(&ctx, text).as_bytes())
-        })?,
-    )?;
+    native.set("isPlainHeaderValue", Function::new(ctx.clone(), headers::is_plain_string)?)?;
     native.set("headerRecord", Function::new(ctx.clone(), headers::record)?)?;
     native.set(
         "decodeUtf8",
