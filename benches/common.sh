@@ -7,14 +7,17 @@ trap cleanup EXIT
 
 # start_edgefn_server <port> <label> <edgefn flags...>: edgefn on <port>,
 # its data under $work/<label>, the caller's $key as its admin key; waits
-# until it listens and sets pid_<label>.
+# until it listens (or shows its log and exits) and sets pid_<label>.
 start_edgefn_server() {
   local port=$1 label=$2; shift 2
   EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen "127.0.0.1:$port" \
     --data-dir "$work/$label" --cache-dir target/bench-engine-cache "$@" > "$work/$label.log" 2>&1 &
   pids+=("$!")
   eval "pid_$label=$!"
-  for _ in $(seq 600); do grep -q "listening" "$work/$label.log" && break; sleep 0.1; done
+  for _ in $(seq 600); do grep -q "listening" "$work/$label.log" && return; sleep 0.1; done
+  echo "edgefn ($label) did not start listening on port $port:" >&2
+  cat "$work/$label.log" >&2
+  exit 1
 }
 
 # deploy_public <port> <name> <source, as curl's --data-binary takes it>:

@@ -25,13 +25,10 @@ cargo build --release --locked -p edgefn-host -p edgefn-benches --bins
 key=efk_load_benchmark_admin_key_0123456789
 source benches/common.sh
 
+# The main edgefn, which several functions and a signed-in user share.
 start_edgefn() {
-  EDGEFN_BOOTSTRAP_ADMIN_KEY=$key EDGEFN_LOG=warn ./target/release/edgefn --listen 127.0.0.1:18090 \
-    --data-dir "$work/data" --cache-dir target/bench-engine-cache > "$work/edgefn.log" 2>&1 &
-  edgefn_pid=$!
-  pids+=("$edgefn_pid")
-  for _ in $(seq 200); do grep -q "listening" "$work/edgefn.log" && return; sleep 0.1; done
-  cat "$work/edgefn.log"; exit 1
+  start_edgefn_server 18090 data
+  edgefn_pid=$pid_data
 }
 stop_edgefn() { kill "$edgefn_pid"; wait "$edgefn_pid" 2>/dev/null || true; }
 
