@@ -101,7 +101,7 @@ fn database_query(c: &mut Criterion) {
     for (name, bytecode) in [("function_select", &select), ("function_no_query", &no_query)] {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
-                let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None };
+                let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None, secret_names: Vec::new() };
                 let database = ApplicationDatabase::new(app.clone(), context.clone(), DatabaseLimits::default());
                 let execution =
                     sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();

@@ -13,7 +13,7 @@ fn request() -> Request {
 }
 
 fn invocation(caller: Option<Caller>) -> Invocation {
-    Invocation { id: "bench".into(), function_name: "bench".into(), version: 1, caller }
+    Invocation { id: "bench".into(), function_name: "bench".into(), version: 1, caller, secret_names: Vec::new() }
 }
 
 /// A signed-in caller as an authenticated function receives it.

@@ -214,6 +214,13 @@ pub struct SecretSummary {
 #[derive(Default)]
 pub struct GrantedValues(pub Vec<(String, Option<Zeroizing<String>>)>);
 
+impl GrantedValues {
+    /// The granted names, in grant order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(name, _)| name.clone()).collect()
+    }
+}
+
 impl std::fmt::Debug for GrantedValues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.0.iter().map(|(name, _)| name)).finish()

@@ -35,7 +35,7 @@ async fn run(State(hello): State<Arc<Hello>>, method: Method, uri: Uri, headers:
             .collect(),
         body: body.to_vec(),
     };
-    let invocation = Invocation { id: "bench".into(), function_name: "hello".into(), version: 1, caller: None };
+    let invocation = Invocation { id: "bench".into(), function_name: "hello".into(), version: 1, caller: None, secret_names: Vec::new() };
     let execution = hello
         .sandbox
         .invoke(hello.bytecode.clone(), request, invocation, &Limits::DEFAULT, Default::default(), &Default::default())

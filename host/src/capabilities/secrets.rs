@@ -43,10 +43,6 @@ impl GrantedSecrets {
 }
 
 impl Host for GrantedSecrets {
-    fn granted(&mut self) -> wasmtime::Result<Vec<String>> {
-        Ok(self.granted.0.iter().map(|(name, _)| name.clone()).collect())
-    }
-
     fn get(&mut self, name: String) -> wasmtime::Result<Result<String, SecretError>> {
         let value = self.read(&name);
         self.trace_read(&name, value.as_ref().map(|_| ()).map_err(|e| match e {
@@ -78,11 +74,12 @@ mod tests {
 
     #[test]
     fn reads_granted_values_and_names_what_is_missing() {
-        let mut secrets = GrantedSecrets::new(GrantedValues(vec![
+        let values = GrantedValues(vec![
             ("OPENAI_API_KEY".into(), Some(Zeroizing::new("sk".into()))),
             ("DELETED".into(), None),
-        ]));
-        assert_eq!(secrets.granted().unwrap(), ["OPENAI_API_KEY", "DELETED"]);
+        ]);
+        assert_eq!(values.names(), ["OPENAI_API_KEY", "DELETED"]);
+        let mut secrets = GrantedSecrets::new(values);
         assert_eq!(secrets.get("OPENAI_API_KEY".into()).unwrap().unwrap(), "sk");
         let Err(SecretError::Unavailable(message)) = secrets.get("DELETED".into()).unwrap() else {
             panic!("expected unavailable");

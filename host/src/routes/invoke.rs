@@ -244,13 +244,14 @@ async fn run(
             .collect(),
         body: body.to_vec(),
     };
+    let secrets = state.secrets.granted_values(name).await?;
     let invocation = Invocation {
         id: invocation_id.to_owned(),
         function_name: name.to_owned(),
         version: u32::try_from(deployment.version).unwrap_or(0),
         caller: caller.as_ref().map(Caller::to_wit),
+        secret_names: secrets.names(),
     };
-    let secrets = state.secrets.granted_values(name).await?;
     let redactor = Redactor::new(&secrets);
     let database = ApplicationDatabase::new(state.database.clone(), query_context(state, deployment, caller.as_ref()), state.database_limits);
     let outbound = Outbound::new(state.outbound.clone(), deployment.egress.clone(), record.trace_id.clone().unwrap_or_default());

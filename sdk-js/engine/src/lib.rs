@@ -136,7 +136,6 @@ impl compiler::Guest for Component {
 impl handler::Guest for Component {
     fn handle(bytecode: Vec<u8>, request: Request, invocation: Invocation) -> Result<Response, Failure> {
         let engine = engine();
-        native::reset_clock();
         engine.runtime.context().with(|ctx| {
             let result = run_fetch(&ctx, engine, &bytecode, request, invocation)?;
             native::response_from(&ctx, result)
@@ -151,7 +150,7 @@ fn run_fetch<'js>(
     engine: &Engine,
     bytecode: &[u8],
     request: Request,
-    invocation: Invocation,
+    mut invocation: Invocation,
 ) -> Result<Object<'js>, Failure> {
     // SAFETY: the host only hands us bytecode this engine build produced,
     // checked against its content hash before every load.
@@ -166,10 +165,11 @@ fn run_fetch<'js>(
     let restore = |function: &Persistent<Function<'static>>| function.clone().restore(ctx).map_err(|e| failure::internal(ctx, e));
     let uncaught = |e| failure::from_js(ctx, e, FailureKind::UncaughtException);
     let (method, url, headers, body) = native::request_arguments(ctx, request)?;
+    // Handed to dispatch here rather than fetched by a call from JS, which
+    // QuickJS charges more; none (most functions) is undefined, not an
+    // empty array.
+    let secret_names = Some(std::mem::take(&mut invocation.secret_names)).filter(|names| !names.is_empty());
     native::begin_invocation(invocation);
-    // Listed here rather than by a call from JS, which QuickJS charges more;
-    // none (most functions) is undefined, not an empty array.
-    let secret_names = Some(edgefn::function::secrets::granted()).filter(|names| !names.is_empty());
     let returned: Value =
         restore(&engine.dispatch)?.call((handler, method, url, headers, body, secret_names)).map_err(uncaught)?;
     // What fetch returned, settled: a promise is driven here rather than
@@ -227,7 +227,7 @@ fn warm_up(engine: &Engine) -> Persistent<Object<'static>> {
             headers: vec![header("host", "localhost"), header("user-agent", "edgefn"), header("accept", "*/*")],
             body: Vec::new(),
         };
-        let invocation = Invocation { id: "warm-up".into(), function_name: "warm-up".into(), version: 1, caller: None };
+        let invocation = Invocation { id: "warm-up".into(), function_name: "warm-up".into(), version: 1, caller: None, secret_names: Vec::new() };
         let result = run_fetch(&ctx, engine, &bytecode, request, invocation)
             .unwrap_or_else(|failure| panic!("warm-up: {}", failure.message));
         // The result too, kept with the rest of what the warm-up built.

@@ -13,11 +13,7 @@ use javy::quickjs::{
 };
 use javy::quickjs::qjs;
 use sha2::Digest;
-use std::time::{Duration, Instant};
-
-/// Origin of `native.now()`; reset per invocation so a value captured in the
-/// Wizer snapshot never leaks into a request.
-static mut CLOCK_ORIGIN: Option<Instant> = None;
+use std::time::Duration;
 
 /// This invocation: its fields become JS values only when the function reads
 /// them from `ctx` (most never do; building them cost every request).
@@ -34,10 +30,6 @@ fn invocation() -> JsResult<&'static Invocation> {
     unsafe { INVOCATION.as_ref() }.ok_or_else(|| JsError::new_from_js("undefined", "an invocation"))
 }
 
-pub fn reset_clock() {
-    // SAFETY: single-threaded component instance.
-    unsafe { CLOCK_ORIGIN = Some(Instant::now()) };
-}
 
 fn lossy_string<'js>(ctx: &Ctx<'js>, value: JsString<'js>) -> String {
     match value.to_string() {
@@ -102,11 +94,11 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     )?;
     native.set(
         "now",
-        Function::new(ctx.clone(), || {
-            // SAFETY: single-threaded component instance.
-            let origin = unsafe { *CLOCK_ORIGIN.get_or_insert_with(Instant::now) };
-            origin.elapsed().as_secs_f64() * 1000.0
-        })?,
+        // Milliseconds since the invocation began: the host starts each
+        // instance's monotonic clock at zero when its request arrives, so
+        // no origin is kept here (keeping one cost a clock read, a host
+        // call, on every request, used or not).
+        Function::new(ctx.clone(), || crate::wasi::clocks::monotonic_clock::now() as f64 / 1_000_000.0)?,
     )?;
     native.set(
         "sleep",
