@@ -79,11 +79,15 @@ struct Component;
 
 impl Guest for Component {
     fn initialize_runtime() {
+        // The runtime that serves requests is built in the memory the
+        // compiling runtime freed: dropped whole, it leaves large free
+        // blocks, so the serving runtime's objects still sit together (see
+        // `compile_runtime_sections`). Taking those blocks for good first,
+        // as we did, built it past them in fresh memory and left the linear
+        // memory 256 KiB larger (35 Wasm pages; 31 now), all of which every
+        // reset's page scan walks. Measured in ABBA order: 1.05x the
+        // requests per second, and no page faults either way.
         let sections = compile_runtime_sections();
-        // Everything the compiling runtime freed stays taken, so the runtime
-        // that serves requests is built in fresh memory (see
-        // `compile_runtime_sections`).
-        fill_heap_holes();
         let mut config = javy::Config::default();
         config.gc_threshold(GC_THRESHOLD_BYTES);
         let runtime = Runtime::new(config).expect("QuickJS runtime");
@@ -275,8 +279,8 @@ fn fill_heap_holes() {
 /// it writes the pool copies back after the request; past 32 separate runs
 /// of written pages wasmtime's reset gives up scanning and drops the rest of
 /// the memory, which the next request then faults back in page by page.
-/// Loading bytecode into fresh memory allocates the long-lived objects
-/// close together.
+/// Loading bytecode once this runtime is gone allocates the long-lived
+/// objects close together, in the blocks its drop freed.
 fn compile_runtime_sections() -> Vec<(&'static str, Vec<u8>)> {
     use javy::quickjs::qjs;
     let compiler = Runtime::new(javy::Config::default()).expect("QuickJS runtime");
