@@ -4,7 +4,8 @@
 //! record, no trace, no metrics. What edgefn's throughput could reach if
 //! everything the server does around the sandbox cost nothing
 //! (`benches/load.sh` runs it next to edgefn and workerd). Its connections
-//! are edgefn's (`edgefn_host::connection`), as is its sandbox.
+//! are edgefn's (`edgefn_host::connection`), as are its sandbox and its
+//! allocator (mimalloc).
 //! Usage: sandbox_axum <listen address> [function source, default hello world]
 //! With another source (an empty handler, say) it measures that function
 //! alone, with the same instance life cycle.
@@ -19,6 +20,9 @@ use edgefn_host::sandbox::Sandbox;
 use edgefn_host::sandbox::limits::Limits;
 use edgefn_world::types::{Invocation, Request};
 use std::sync::Arc;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Hello {
     sandbox: Sandbox,
