@@ -21,7 +21,8 @@ pub struct StoreState {
     /// requests make none, and building one (its random generators, clocks
     /// and stdio) cost every request about 1% of its CPU.
     wasi: Option<WasiCtx>,
-    /// When the instance's request began: zero on its monotonic clock.
+    /// When the store was made for its request: zero on the instance's
+    /// monotonic clock.
     started: Instant,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -83,8 +84,8 @@ impl WasiView for StoreState {
     }
 }
 
-/// The monotonic clock a function sees: nanoseconds since its request
-/// began, whenever the WASI context was built. The engine's clock for
+/// The monotonic clock a function sees: nanoseconds since its store was
+/// made for the request, whenever the WASI context was built. The engine's clock for
 /// timers and `console.time` reads it as is, so it keeps no origin of its
 /// own and reads no clock until a function asks.
 struct RequestClock {

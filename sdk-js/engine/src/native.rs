@@ -95,7 +95,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     native.set(
         "now",
         // Milliseconds since the invocation began: the host starts each
-        // instance's monotonic clock at zero when its request arrives, so
+        // instance's monotonic clock at zero when it makes its store, so
         // no origin is kept here (keeping one cost a clock read, a host
         // call, on every request, used or not).
         Function::new(ctx.clone(), || crate::wasi::clocks::monotonic_clock::now() as f64 / 1_000_000.0)?,
