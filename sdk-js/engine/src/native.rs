@@ -30,7 +30,6 @@ fn invocation() -> JsResult<&'static Invocation> {
     unsafe { INVOCATION.as_ref() }.ok_or_else(|| JsError::new_from_js("undefined", "an invocation"))
 }
 
-
 fn lossy_string<'js>(ctx: &Ctx<'js>, value: JsString<'js>) -> String {
     match value.to_string() {
         Ok(s) => s,
