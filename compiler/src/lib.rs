@@ -179,4 +179,20 @@ mod tests {
         assert!(!Artifact::is_runnable(&[1, 2, 4], &artifact.bytecode_hash, &artifact.engine));
         assert!(!Artifact::is_runnable(&artifact.bytecode, &artifact.bytecode_hash, "another-engine"));
     }
+
+    #[test]
+    fn the_engine_imports_no_interface_a_function_cannot_use() {
+        // build/main.rs takes wasi-libc's stdio, environment and exit imports
+        // out of the engine; a toolchain update that brought them back would
+        // put their wiring back into every instantiation.
+        let mut imports = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(ENGINE_WASM) {
+            if let wasmparser::Payload::ComponentImportSection(section) = payload.unwrap() {
+                imports.extend(section.into_iter().map(|import| import.unwrap().name.name.to_owned()));
+            }
+        }
+        assert!(imports.iter().any(|name| name.starts_with("wasi:http/types@")), "{imports:?}");
+        assert!(imports.iter().any(|name| name.starts_with("wasi:clocks/wall-clock@")), "{imports:?}");
+        assert!(!imports.iter().any(|name| name.starts_with("wasi:cli/")), "{imports:?}");
+    }
 }
