@@ -60,15 +60,19 @@ fn main() {
 /// WASI imports that wasi-libc's stdio, environment and exit bring into the
 /// engine, which no function can reach usefully: edgefn gives functions no
 /// stdin, stdout, stderr, terminal or environment variables (console output
-/// goes through `edgefn:function/console`). Each is wired anew into every
-/// instance, one request's instantiation in all, so they go, replaced by a
-/// function inside the engine: 19 of the core module's 73 imports, and 12 of
-/// the component's 30 core instances.
+/// goes through `edgefn:function/console`). Every import is wired anew into
+/// every instance, so each request paid for these: they go, each replaced
+/// by a function inside the engine (19 of the core module's 73 imports, and
+/// 12 of the component's 30 core instances).
 ///
-/// What replaces each is what the host gave before: `get-environment` an
-/// empty list (an `anyhow` error in the engine asks for `RUST_LIB_BACKTRACE`
-/// through it); anything writing to stdio, or exiting, now traps at once,
-/// which a Rust panic in the engine did anyway right after printing.
+/// `get-environment` returns an empty list, as the host's did (an `anyhow`
+/// error in the engine asks for `RUST_LIB_BACKTRACE` through it). The rest
+/// trap. The host gave stdio as empty input and discarding output, but
+/// nothing a function can reach reads or writes it (Javy's own console,
+/// which prints to stdout, is replaced by `sdk-js/runtime/console.js`,
+/// captured through the host, before the snapshot) except a Rust panic's
+/// message, and a panic ends the request with a trap either way; nothing
+/// exits.
 /// Clocks and `pollable.block` stay: `Date`, timers and `sleep` use them.
 const UNUSABLE_IMPORTS: &[(&str, &str, Stub)] = &[
     ("wasi:cli/environment@0.2.0", "get-environment", Stub::EmptyList),
