@@ -155,3 +155,85 @@ async fn concurrent_requests_to_the_same_and_to_different_functions_all_get_thei
         task.await.unwrap();
     }
 }
+
+/// A module is evaluated once when its deployment is loaded, and each
+/// request's fresh instance resumes from that (sandbox/module_state.rs):
+/// what a request changes at module level is still gone by the next, a
+/// module whose top level builds a lot of data is resumed with all of it,
+/// and errors still point into the author's source.
+#[tokio::test]
+async fn every_request_starts_from_the_module_as_its_top_level_left_it() {
+    let server = TestServer::start().await;
+    let counter = "let n = 0; const seen = [];
+export default { fetch() { n++; seen.push(n); return Response.json({ n, seen }); } };";
+    assert_eq!(server.deploy_source("counter", counter).await.status, StatusCode::CREATED);
+    let mut fuel = Vec::new();
+    for _ in 0..3 {
+        let reply = server.get("counter").await;
+        assert_eq!(reply.json(), json!({"n": 1, "seen": [1]}));
+        let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+        fuel.push(record["fuel_consumed"].as_u64().unwrap());
+    }
+    assert!(fuel.windows(2).all(|pair| pair[0] == pair[1]), "every request does the same work: {fuel:?}");
+
+    // Several MiB built at the top level, past the engine's initial memory.
+    let big = "const numbers = Array.from({ length: 200000 }, (_, i) => i);
+const text = 'x'.repeat(1 << 20);
+export default { fetch() { numbers[0] += 1; return Response.json({ first: numbers[0], last: numbers.at(-1), text: text.length }); } };";
+    assert_eq!(server.deploy_source("big", big).await.status, StatusCode::CREATED);
+    for _ in 0..2 {
+        let reply = server.get("big").await;
+        assert_eq!(reply.json(), json!({"first": 1, "last": 199999, "text": 1 << 20}));
+        let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+        // Building the array alone costs far more than this: it was not
+        // evaluated again.
+        assert!(record["fuel_consumed"].as_u64().unwrap() < 1_000_000, "{record}");
+    }
+
+    let thrower = "const unused = 1;
+export default {
+  fetch(request) {
+    if (new URL(request.url).searchParams.has('boom')) throw new TypeError('boom');
+    return new Response('fine');
+  },
+};";
+    assert_eq!(server.deploy_source("thrower", thrower).await.status, StatusCode::CREATED);
+    assert_eq!(server.get("thrower").await.text(), "fine");
+    let reply = server.get("thrower?boom=1").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!((reply.json()["message"].clone(), reply.json()["line"].clone()), (json!("TypeError: boom"), json!(4)));
+
+    // A redeploy resumes from the new version's module, and so does a
+    // rollback to the old one.
+    assert_eq!(server.deploy_source("counter", &replying("second")).await.status, StatusCode::CREATED);
+    assert_eq!(server.get("counter").await.text(), "second");
+    let rolled_back = server.send(server.admin(Method::POST, "/functions/counter/activate").json(&json!({"version": 1}))).await;
+    assert_eq!(rolled_back.status, StatusCode::OK, "{}", rolled_back.text());
+    assert_eq!(server.get("counter").await.json(), json!({"n": 1, "seen": [1]}));
+}
+
+/// A module whose top level calls the host (logs, reads a clock or
+/// randomness) is evaluated by every request instead: each request logs its
+/// line and gets its own values, as if the module had just been loaded.
+#[tokio::test]
+async fn a_top_level_that_calls_the_host_runs_again_for_every_request() {
+    let server = TestServer::start().await;
+    let source = "console.log('loading');
+const id = crypto.randomUUID();
+export default { fetch() { return Response.json({ id }); } };";
+    assert_eq!(server.deploy_source("fresh", source).await.status, StatusCode::CREATED);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let reply = server.get("fresh").await;
+        ids.push(reply.json()["id"].clone());
+        let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+        assert_eq!(record["console"][0]["text"], "loading", "{record}");
+    }
+    assert_ne!(ids[0], ids[1]);
+
+    // Randomness alone, without a log line, is enough.
+    let source = "const id = crypto.randomUUID(); export default { fetch() { return Response.json({ id }); } };";
+    assert_eq!(server.deploy_source("random", source).await.status, StatusCode::CREATED);
+    let (first, second) = (server.get("random").await.json(), server.get("random").await.json());
+    assert_ne!(first["id"], second["id"]);
+}

@@ -98,13 +98,13 @@ fn database_query(c: &mut Criterion) {
             assert_eq!(body["id"], 42);
         })
     });
-    for (name, bytecode) in [("function_select", &select), ("function_no_query", &no_query)] {
+    for (name, function) in [("function_select", &select), ("function_no_query", &no_query)] {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
                 let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None, secret_names: Vec::new() };
                 let database = ApplicationDatabase::new(app.clone(), context.clone(), DatabaseLimits::default());
                 let execution =
-                    sandbox.invoke(bytecode.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();
+                    sandbox.invoke(function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();
                 let response = execution.result.expect("the function answers");
                 assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
             })

@@ -36,7 +36,7 @@ fn sandbox_overhead(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("sandbox");
     // The last case is what an authenticated function pays for `ctx.caller`.
-    for (name, bytecode, caller) in [
+    for (name, function, caller) in [
         ("empty_handler", &empty, None),
         ("hello_world", &hello, None),
         ("hello_world_signed_in", &hello, Some(signed_in())),
@@ -45,7 +45,7 @@ fn sandbox_overhead(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let invocation = invocation(caller.clone());
                 let execution = sandbox
-                    .invoke(bytecode.clone(), request(), invocation, &limits, Default::default(), &Default::default())
+                    .invoke(function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Default::default(), &Default::default())
                     .await
                     .unwrap();
                 assert!(execution.result.is_ok());

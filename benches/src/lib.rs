@@ -1,7 +1,7 @@
 //! Shared set-up for edgefn's benchmarks.
 
 use edgefn_host::sandbox::limits::Limits;
-use edgefn_host::sandbox::{Sandbox, SandboxConfig};
+use edgefn_host::sandbox::{ModuleState, Sandbox, SandboxConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +22,19 @@ pub async fn sandbox() -> Sandbox {
     .expect("building the sandbox")
 }
 
-/// Compiles `source` to bytecode with default limits.
-pub async fn compile(sandbox: &Sandbox, source: &str) -> Arc<[u8]> {
+/// A function as the server runs it: its bytecode, and its module state
+/// when its module could be evaluated ahead.
+#[derive(Clone)]
+pub struct Function {
+    pub bytecode: Arc<[u8]>,
+    pub module_state: Option<Arc<ModuleState>>,
+}
+
+/// Compiles `source` with default limits and prepares its module state, as
+/// the server does when it loads a deployment.
+pub async fn compile(sandbox: &Sandbox, source: &str) -> Function {
     let execution = sandbox.compile(source, &Limits::DEFAULT).await.expect("sandbox capacity");
-    execution.result.expect("the benchmark function compiles").into()
+    let bytecode: Arc<[u8]> = execution.result.expect("the benchmark function compiles").into();
+    let module_state = sandbox.prepare(&bytecode, &Limits::DEFAULT).await.expect("sandbox capacity");
+    Function { bytecode, module_state }
 }

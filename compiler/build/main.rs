@@ -96,9 +96,45 @@ const UNUSABLE_IMPORTS: &[(&str, &str, Stub)] = &[
     ("wasi:io/streams@0.2.0", "[method]output-stream.subscribe", Stub::Trap),
 ];
 
+/// Fails unless the engine keeps all its state in linear memory, as module
+/// states (`host/src/sandbox/module_state.rs`) assume: the host saves and
+/// writes back memory only, so no mutable global but the stack pointer
+/// (which every call leaves where it found it) and no instruction that
+/// changes a table.
+fn check_state_lives_in_memory(core: &[u8]) {
+    use wasmparser::{Operator, Payload};
+    let mut mutable_globals = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(core) {
+        match payload.unwrap_or_else(|e| panic!("reading the engine: {e}")) {
+            Payload::GlobalSection(globals) => {
+                for global in globals {
+                    mutable_globals += usize::from(global.unwrap_or_else(|e| panic!("reading the engine: {e}")).ty.mutable);
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let mut operators = body.get_operators_reader().unwrap_or_else(|e| panic!("reading the engine: {e}"));
+                while !operators.eof() {
+                    match operators.read().unwrap_or_else(|e| panic!("reading the engine: {e}")) {
+                        Operator::TableSet { .. }
+                        | Operator::TableGrow { .. }
+                        | Operator::TableFill { .. }
+                        | Operator::TableCopy { .. }
+                        | Operator::TableInit { .. }
+                        | Operator::ElemDrop { .. } => panic!("the engine changes a table: module states would not cover it"),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(mutable_globals <= 1, "the engine has {mutable_globals} mutable globals: module states cover only the stack pointer");
+}
+
 /// The engine's core module, less [`UNUSABLE_IMPORTS`], as a component, made
 /// as the target's linker (`wasm-component-ld`) makes it by default.
 fn componentize(core: &[u8]) -> Vec<u8> {
+    check_state_lives_in_memory(core);
     let (pruned, removed) = prune::prune(core, UNUSABLE_IMPORTS).unwrap_or_else(|e| panic!("{e}"));
     // A list that no longer matches the engine (a wasi-libc or Rust update
     // renamed an import) must be looked at, not silently do nothing.

@@ -15,7 +15,7 @@ use crate::capabilities::outbound_http::egress::Allowlist;
 use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
-use crate::sandbox::{Outcome, Sandbox};
+use crate::sandbox::{ModuleState, Outcome, Sandbox};
 use crate::secrets::Secrets;
 use chrono::{DateTime, Utc};
 use edgefn_compiler::{Artifact, CompileError};
@@ -90,6 +90,10 @@ pub struct ActiveDeployment {
     pub version: i32,
     /// Its bytecode, verified against its hash when loaded.
     pub bytecode: Arc<[u8]>,
+    /// Its module evaluated once when loaded, which instances resume
+    /// instead of evaluating it per request; `None` when its evaluation
+    /// calls the host (see `sandbox/module_state.rs`).
+    pub module_state: Option<Arc<ModuleState>>,
     /// The limits in effect.
     pub limits: Limits,
     /// Who may call it; read with the deployment, so a policy change takes
@@ -246,8 +250,12 @@ impl Deployments {
         secrets: Arc<Secrets>,
     ) -> Self {
         let active = moka::future::Cache::builder()
-            // Weighted by bytecode size: 256 MiB of warm functions at most.
-            .weigher(|_, d: &Arc<ActiveDeployment>| u32::try_from(d.bytecode.len()).unwrap_or(u32::MAX).max(1))
+            // Weighted by bytecode and module state size: 256 MiB of warm
+            // functions at most.
+            .weigher(|_, d: &Arc<ActiveDeployment>| {
+                let state = d.module_state.as_ref().map_or(0, |state| state.len());
+                u32::try_from(d.bytecode.len() + state).unwrap_or(u32::MAX).max(1)
+            })
             .max_capacity(256 << 20)
             .time_to_idle(Duration::from_secs(3600))
             // Several servers may share one PostgreSQL: an activation on one
@@ -373,10 +381,12 @@ impl Deployments {
             access: access.to_json(),
             created_at: now,
         };
+        let module_state = self.sandbox.prepare(&artifact.bytecode, &limits).await.ok().flatten();
         let deployment = ActiveDeployment {
             function: name.to_owned(),
             version,
             bytecode: artifact.bytecode.into(),
+            module_state,
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
@@ -447,10 +457,14 @@ impl Deployments {
         } else {
             self.rebuild(row, &limits).await?
         };
+        // A sandbox too busy to prepare it now only costs each request the
+        // module's evaluation until the deployment is loaded again.
+        let module_state = self.sandbox.prepare(&bytecode, &limits).await.ok().flatten();
         Ok(Arc::new(ActiveDeployment {
             function: name.to_owned(),
             version,
             bytecode: bytecode.into(),
+            module_state,
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),

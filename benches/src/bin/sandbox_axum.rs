@@ -26,7 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Hello {
     sandbox: Sandbox,
-    bytecode: Arc<[u8]>,
+    function: edgefn_benches::Function,
 }
 
 async fn run(State(hello): State<Arc<Hello>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -42,7 +42,7 @@ async fn run(State(hello): State<Arc<Hello>>, method: Method, uri: Uri, headers:
     let invocation = Invocation { id: "bench".into(), function_name: "hello".into(), version: 1, caller: None, secret_names: Vec::new() };
     let execution = hello
         .sandbox
-        .invoke(hello.bytecode.clone(), request, invocation, &Limits::DEFAULT, Default::default(), &Default::default())
+        .invoke(hello.function.bytecode.clone(), hello.function.module_state.clone(), request, invocation, &Limits::DEFAULT, Default::default(), &Default::default())
         .await;
     let response = match execution {
         Ok(execution) => match execution.result {
@@ -69,8 +69,8 @@ async fn main() {
         Some(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}")),
         None => edgefn_benches::HELLO_WORLD.to_owned(),
     };
-    let bytecode = edgefn_benches::compile(&sandbox, &source).await;
-    let app = Router::new().route("/{*path}", any(run)).with_state(Arc::new(Hello { sandbox, bytecode }));
+    let function = edgefn_benches::compile(&sandbox, &source).await;
+    let app = Router::new().route("/{*path}", any(run)).with_state(Arc::new(Hello { sandbox, function }));
     let listener = tokio::net::TcpListener::bind(&address).await.expect("binding");
     // With edgefn's own connections, whose responses leave in bursts under
     // load: this measures the sandbox, not how responses are written.

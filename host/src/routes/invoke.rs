@@ -259,6 +259,7 @@ async fn run(
         .sandbox
         .invoke(
             deployment.bytecode.clone(),
+            deployment.module_state.clone(),
             request,
             invocation,
             &deployment.limits,

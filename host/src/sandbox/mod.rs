@@ -11,8 +11,11 @@
 
 mod engine_image;
 pub mod limits;
+mod module_state;
 mod spans;
 mod store;
+
+pub use module_state::ModuleState;
 
 use crate::capabilities::console::{Console, ConsoleLimits, ConsoleLine};
 use crate::capabilities::database::{ApplicationDatabase, DatabaseUsage};
@@ -175,6 +178,10 @@ pub struct Overloaded(pub u32);
 /// `handler.handle`'s parameters and results, as the host passes and reads them.
 type HandleParams<'a> = (&'a [u8], &'a Request, &'a Invocation);
 type HandleResults = (Result<Response, Failure>,);
+/// `handler.prepare`'s and `handler.resume`'s.
+type PrepareParams<'a> = (&'a [u8],);
+type PrepareResults = (Result<(), Failure>,);
+type ResumeParams = (u32,);
 
 /// The engine image, pre-instantiated, with the pool in front of it.
 pub struct Sandbox {
@@ -186,6 +193,11 @@ pub struct Sandbox {
     /// instance: 9.4K of the 493.5K machine instructions of a hello-world
     /// request (callgrind, `benches/instructions.sh`).
     handle: ComponentExportIndex,
+    /// `handler.prepare` and `handler.resume`, the same way.
+    prepare: ComponentExportIndex,
+    resume: ComponentExportIndex,
+    /// A fresh instance's memory, which module states are the difference from.
+    pristine: module_state::SavedMemory,
     slots: Arc<Semaphore>,
     config: SandboxConfig,
     _epoch: EpochTicker,
@@ -199,14 +211,17 @@ impl Sandbox {
         let component =
             engine_image::load_or_build(&engine, &linker, StoreState::for_setup(&config), &config.cache_dir).await?;
         let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
-        let handle = handle_export(&component)?;
-        prepare_memory_images(&engine, &pre, handle, &config).await?;
+        let exports = HandlerExports::find(&component)?;
+        let pristine = prepare_memory_images(&engine, &pre, &exports, &config).await?;
         Ok(Sandbox {
             _epoch: EpochTicker::start(engine.clone()),
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
             engine,
             pre,
-            handle,
+            handle: exports.handle,
+            prepare: exports.prepare,
+            resume: exports.resume,
+            pristine,
             config,
         })
     }
@@ -231,24 +246,81 @@ impl Sandbox {
         .await
     }
 
+    /// Evaluates a function's module in a fresh instance and keeps what that
+    /// changed in its memory, for [`Sandbox::invoke`] to put back instead of
+    /// evaluating the module again (see `module_state.rs`). `None` when the
+    /// evaluation failed or called the host (logged, read a clock or
+    /// randomness, a secret, the database or the network), which every
+    /// request must then see for itself.
+    pub async fn prepare(&self, bytecode: &[u8], limits: &Limits) -> Result<Option<Arc<ModuleState>>, Overloaded> {
+        let prepare = self.prepare;
+        let execution = self
+            .run(limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
+                let func = instance.get_func(&mut *store, prepare).expect("the engine exports handler.prepare");
+                // SAFETY: type-checked against these types at startup.
+                let prepare = unsafe { TypedFunc::<PrepareParams<'_>, PrepareResults>::new_unchecked(func) };
+                let (prepared,) = prepare.call_async(&mut *store, (bytecode,)).await?;
+                let state = store.data_mut();
+                Ok(match prepared {
+                    Ok(()) if !state.used_wasi() => Ok(state.saved_memory.take()),
+                    Ok(()) => Ok(None),
+                    Err(failure) => Err(ExecutionError::from_failure(failure)),
+                })
+            })
+            .await?;
+        // What a module's top level can reach of the host besides WASI:
+        // console, the global fetch; the database (no `ctx` there) for good
+        // measure.
+        let database = &execution.database;
+        let called_host = !execution.console.is_empty()
+            || execution.outbound.requests > 0
+            || database.queries + database.commits + database.rollbacks > 0;
+        let Ok(Some((saved, stack))) = execution.result else { return Ok(None) };
+        if called_host {
+            return Ok(None);
+        }
+        let state = ModuleState::between(&self.pristine, &saved, stack)
+            .filter(|state| state.memory_bytes() as u64 <= limits.memory_bytes);
+        if let Some(state) = &state {
+            tracing::debug!(bytes = state.len(), runs = state.runs(), memory_pages = state.memory_pages(), "module state prepared");
+        }
+        Ok(state.map(Arc::new))
+    }
+
     /// Runs a deployed function's `fetch` for one request, with the
-    /// capabilities granted to it.
+    /// capabilities granted to it: in an instance its prepared module state
+    /// is put back into, when it has one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn invoke(
         &self,
         bytecode: Arc<[u8]>,
+        module_state: Option<Arc<ModuleState>>,
         request: Request,
         invocation: Invocation,
         limits: &Limits,
         capabilities: Capabilities,
         trace: &InvocationTrace,
     ) -> Result<Execution<Response>, Overloaded> {
-        let handle = self.handle;
+        let (handle, resume) = (self.handle, self.resume);
         self.run(limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
+            let bytecode: &[u8] = match module_state {
+                Some(state) => {
+                    let func = instance.get_func(&mut *store, resume).expect("the engine exports handler.resume");
+                    // SAFETY: type-checked against these types at startup.
+                    let resume = unsafe { TypedFunc::<ResumeParams, ()>::new_unchecked(func) };
+                    let pages = state.memory_pages();
+                    store.data_mut().module_state = Some(state);
+                    resume.call_async(&mut *store, (pages,)).await?;
+                    // The engine runs the module it was resumed with.
+                    &[]
+                }
+                None => &bytecode,
+            };
             let func = instance.get_func(&mut *store, handle).expect("the engine exports handler.handle");
             // SAFETY: `handle` names the same export of the same component
             // that `prepare_memory_images` type-checked against these types.
             let handle = unsafe { TypedFunc::<HandleParams<'_>, HandleResults>::new_unchecked(func) };
-            let (handled,) = handle.call_async(&mut *store, (&bytecode, &request, &invocation)).await?;
+            let (handled,) = handle.call_async(&mut *store, (bytecode, &request, &invocation)).await?;
             Ok(handled.map_err(ExecutionError::from_failure))
         })
         .await
@@ -328,19 +400,41 @@ impl Sandbox {
     }
 }
 
-/// Where `edgefn:function/handler.handle` is among the component's exports.
-fn handle_export(component: &wasmtime::component::Component) -> anyhow::Result<ComponentExportIndex> {
-    const INTERFACE: &str = "edgefn:function/handler@0.1.0";
-    let (_, interface) =
-        component.get_export(None, INTERFACE).ok_or_else(|| anyhow::anyhow!("the engine does not export {INTERFACE}"))?;
-    let (_, handle) = component
-        .get_export(Some(&interface), "handle")
-        .ok_or_else(|| anyhow::anyhow!("the engine's {INTERFACE} has no `handle`"))?;
-    Ok(handle)
+/// Where the functions of `edgefn:function/handler` are among the
+/// component's exports.
+struct HandlerExports {
+    handle: ComponentExportIndex,
+    prepare: ComponentExportIndex,
+    resume: ComponentExportIndex,
 }
 
-/// Instantiates the engine image once before the first request, and checks
-/// that its `handle` has the types [`Sandbox::invoke`] calls it with.
+impl HandlerExports {
+    fn find(component: &wasmtime::component::Component) -> anyhow::Result<Self> {
+        const INTERFACE: &str = "edgefn:function/handler@0.1.0";
+        let (_, interface) =
+            component.get_export(None, INTERFACE).ok_or_else(|| anyhow::anyhow!("the engine does not export {INTERFACE}"))?;
+        let function = |name: &str| {
+            component
+                .get_export(Some(&interface), name)
+                .map(|(_, index)| index)
+                .ok_or_else(|| anyhow::anyhow!("the engine's {INTERFACE} has no `{name}`"))
+        };
+        Ok(HandlerExports { handle: function("handle")?, prepare: function("prepare")?, resume: function("resume")? })
+    }
+
+    /// Fails unless the exports have the types the sandbox calls them with.
+    fn typecheck(&self, store: &mut Store<StoreState>, instance: &Instance) -> wasmtime::Result<()> {
+        instance.get_typed_func::<HandleParams<'_>, HandleResults>(&mut *store, self.handle)?;
+        instance.get_typed_func::<PrepareParams<'_>, PrepareResults>(&mut *store, self.prepare)?;
+        instance.get_typed_func::<ResumeParams, ()>(&mut *store, self.resume)?;
+        Ok(())
+    }
+}
+
+/// Instantiates the engine image once before the first request, checks that
+/// the handler's exports have the types the sandbox calls them with, and
+/// saves the fresh instance's memory (`handler.prepare` with no module),
+/// which module states are the difference from.
 ///
 /// wasmtime builds a module's copy-on-write memory image on its first
 /// instantiation, and sealing the memfd that holds it can fail with EBUSY
@@ -351,17 +445,25 @@ fn handle_export(component: &wasmtime::component::Component) -> anyhow::Result<C
 async fn prepare_memory_images(
     engine: &wasmtime::Engine,
     pre: &FunctionPre<StoreState>,
-    handle: ComponentExportIndex,
+    exports: &HandlerExports,
     config: &SandboxConfig,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<module_state::SavedMemory> {
     const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
         let mut store = store::unmetered(engine, StoreState::for_setup(config))?;
         store.limiter(|state| &mut state.limiter);
         match pre.instance_pre().instantiate_async(&mut store).await {
             Ok(instance) => {
-                instance.get_typed_func::<HandleParams<'_>, HandleResults>(&mut store, handle)?;
-                return Ok(());
+                exports.typecheck(&mut store, &instance)?;
+                let prepare = instance.get_typed_func::<PrepareParams<'_>, PrepareResults>(&mut store, exports.prepare)?;
+                let (prepared,) = prepare.call_async(&mut store, (&[],)).await?;
+                prepared.map_err(|failure| anyhow::anyhow!("saving a fresh instance's memory: {}", failure.message))?;
+                let (pristine, _stack) = store
+                    .data_mut()
+                    .saved_memory
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("the engine's handler.prepare did not call module-state.save"))?;
+                return Ok(pristine);
             }
             Err(error) if attempt < ATTEMPTS => {
                 tracing::warn!(attempt, error = %format!("{error:#}"), "preparing the engine's memory image failed; retrying");

@@ -6,6 +6,8 @@
 //! imports it; every ambient authority in it is switched off here.
 
 use super::limits::MemoryLimiter;
+use super::module_state::{ModuleState, RestoredMemory, SavedMemory};
+use std::sync::Arc;
 use crate::capabilities::{
     console::Console, database::ApplicationDatabase, outbound_http::Outbound, secrets::GrantedSecrets,
 };
@@ -31,6 +33,10 @@ pub struct StoreState {
     pub(super) console: Console,
     secrets: GrantedSecrets,
     pub(super) database: ApplicationDatabase,
+    /// What `module-state.save` read, for `Sandbox::prepare`.
+    pub(super) saved_memory: Option<(SavedMemory, std::ops::Range<usize>)>,
+    /// What `module-state.restore` writes back, set by `Sandbox::invoke`.
+    pub(super) module_state: Option<Arc<ModuleState>>,
 }
 
 impl StoreState {
@@ -50,7 +56,15 @@ impl StoreState {
             console,
             secrets,
             database,
+            saved_memory: None,
+            module_state: None,
         }
+    }
+
+    /// Whether the instance made any WASI call (a clock, randomness, a
+    /// poll): the context is built on the first.
+    pub(super) fn used_wasi(&self) -> bool {
+        self.wasi.is_some()
     }
 }
 
@@ -126,5 +140,28 @@ pub(super) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Store
     edgefn_world::console::add_to_linker::<_, HasSelf<Console>>(&mut linker, |s| &mut s.console)?;
     edgefn_world::secrets::add_to_linker::<_, HasSelf<GrantedSecrets>>(&mut linker, |s| &mut s.secrets)?;
     edgefn_world::database::add_to_linker::<_, HasSelf<ApplicationDatabase>>(&mut linker, |s| &mut s.database)?;
+    add_module_state_to_linker(&mut linker)?;
     Ok(linker)
+}
+
+/// `module-state`, by hand rather than through the bindings: its list
+/// arguments stand for the instance's whole memory (see `module_state.rs`).
+fn add_module_state_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    let mut instance = linker.instance("edgefn:function/module-state@0.1.0")?;
+    instance.func_wrap(
+        "save",
+        |mut store: wasmtime::StoreContextMut<'_, StoreState>, (stack_low, stack_high, memory): (u32, u32, SavedMemory)| {
+            store.data_mut().saved_memory = Some((memory, stack_low as usize..stack_high as usize));
+            Ok(())
+        },
+    )?;
+    instance.func_wrap("restore", |mut store: wasmtime::StoreContextMut<'_, StoreState>, (): ()| {
+        let state = store
+            .data_mut()
+            .module_state
+            .take()
+            .ok_or_else(|| wasmtime::format_err!("no module state to restore in this instance"))?;
+        Ok((RestoredMemory(state),))
+    })?;
+    Ok(())
 }

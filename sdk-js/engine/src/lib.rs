@@ -137,25 +137,78 @@ impl compiler::Guest for Component {
     }
 }
 
+/// The default export of the module `handler.prepare` evaluated, in an
+/// instance whose memory the host saved right after: set only in that saved
+/// state, so an instance has it exactly when `handler.resume` put it back.
+static mut PREPARED: Option<Persistent<Value<'static>>> = None;
+
 impl handler::Guest for Component {
     fn handle(bytecode: Vec<u8>, request: Request, invocation: Invocation) -> Result<Response, Failure> {
         let engine = engine();
         engine.runtime.context().with(|ctx| {
-            let result = run_fetch(&ctx, engine, &bytecode, request, invocation)?;
+            let handler = if bytecode.is_empty() {
+                // SAFETY: single-threaded; written only by `prepare`.
+                let prepared = unsafe { PREPARED.clone() }.ok_or_else(|| {
+                    failure::invalid_module("no bytecode, and no module prepared in this instance".into())
+                })?;
+                prepared.restore(&ctx).map_err(|e| failure::internal(&ctx, e))?
+            } else {
+                evaluate_module(&ctx, engine, &bytecode)?
+            };
+            drop(bytecode);
+            let result = run_fetch(&ctx, engine, handler, request, invocation)?;
             native::response_from(&ctx, result)
         })
     }
+
+    fn prepare(bytecode: Vec<u8>) -> Result<(), Failure> {
+        if !bytecode.is_empty() {
+            let engine = engine();
+            engine.runtime.context().with(|ctx| {
+                let handler = evaluate_module(&ctx, engine, &bytecode)?;
+                // SAFETY: single-threaded; read by `handle` in instances
+                // this one's saved memory is put back into.
+                unsafe { PREPARED = Some(Persistent::save(&ctx, handler)) };
+                Ok::<_, Failure>(())
+            })?;
+        }
+        // Freed before the host reads the memory: a request's allocations
+        // may then reuse the block, as they would in this instance.
+        drop(bytecode);
+        let (low, high) = call_stack();
+        edgefn::function::module_state::save(low, high, &[]);
+        Ok(())
+    }
+
+    fn resume(memory_pages: u32) {
+        let current = core::arch::wasm32::memory_size(0);
+        let wanted = memory_pages as usize;
+        if wanted > current && core::arch::wasm32::memory_grow(0, wanted - current) == usize::MAX {
+            // The host checked the pages against the function's memory
+            // limit when it saved them; this is the limiter refusing now.
+            panic!("growing the memory to {memory_pages} pages for the prepared module failed");
+        }
+        // The host writes the saved memory while this call lasts; the list
+        // it returns is empty.
+        let _ = edgefn::function::module_state::restore();
+    }
 }
 
-/// Loads a function's bytecode, evaluates the module and runs its `fetch`
-/// for one request; the result is dispatch.js's `[status, headers, body]`.
-fn run_fetch<'js>(
-    ctx: &Ctx<'js>,
-    engine: &Engine,
-    bytecode: &[u8],
-    request: Request,
-    mut invocation: Invocation,
-) -> Result<Object<'js>, Failure> {
+/// Where the engine's call stack lies in its linear memory: what the host
+/// neither saves nor writes back (the frames of the calls in progress).
+fn call_stack() -> (u32, u32) {
+    unsafe extern "C" {
+        // Defined by wasm-ld around the stack it lays out.
+        static __stack_low: u8;
+        static __stack_high: u8;
+    }
+    // SAFETY: only the symbols' addresses are taken.
+    unsafe { (&raw const __stack_low as u32, &raw const __stack_high as u32) }
+}
+
+/// Loads a function's bytecode and evaluates the module; its default
+/// export, checked to have a `fetch`.
+fn evaluate_module<'js>(ctx: &Ctx<'js>, engine: &Engine, bytecode: &[u8]) -> Result<Value<'js>, Failure> {
     // SAFETY: the host only hands us bytecode this engine build produced,
     // checked against its content hash before every load.
     let declared = unsafe { Module::load(ctx.clone(), bytecode) }
@@ -164,8 +217,18 @@ fn run_fetch<'js>(
         .eval()
         .map_err(|e| failure::from_js(ctx, e, FailureKind::UncaughtException))?;
     drive::<()>(ctx, engine, evaluated)?;
-    let handler = fetch_handler(ctx, &module)?;
+    fetch_handler(ctx, &module)
+}
 
+/// Runs a module's `fetch` (`handler`, its default export) for one request;
+/// the result is dispatch.js's `[status, headers, body]`.
+fn run_fetch<'js>(
+    ctx: &Ctx<'js>,
+    engine: &Engine,
+    handler: Value<'js>,
+    request: Request,
+    mut invocation: Invocation,
+) -> Result<Object<'js>, Failure> {
     let restore = |function: &Persistent<Function<'static>>| function.clone().restore(ctx).map_err(|e| failure::internal(ctx, e));
     let uncaught = |e| failure::from_js(ctx, e, FailureKind::UncaughtException);
     let (method, url, headers, body) = native::request_arguments(ctx, request)?;
@@ -232,7 +295,8 @@ fn warm_up(engine: &Engine) -> Persistent<Object<'static>> {
             body: Vec::new(),
         };
         let invocation = Invocation { id: "warm-up".into(), function_name: "warm-up".into(), version: 1, caller: None, secret_names: Vec::new() };
-        let result = run_fetch(&ctx, engine, &bytecode, request, invocation)
+        let handler = evaluate_module(&ctx, engine, &bytecode).unwrap_or_else(|failure| panic!("warm-up: {}", failure.message));
+        let result = run_fetch(&ctx, engine, handler, request, invocation)
             .unwrap_or_else(|failure| panic!("warm-up: {}", failure.message));
         // The result too, kept with the rest of what the warm-up built.
         Persistent::save(&ctx, result)
