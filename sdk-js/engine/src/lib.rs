@@ -6,8 +6,12 @@
 //!    QuickJS runtime and evaluates the Web API layer (`sdk-js/runtime`), so
 //!    every instance starts from that snapshot.
 //! 2. `compiler.compile` turns a function's source into bytecode at deploy time.
-//! 3. `handler.handle` runs in a fresh instance per request: it loads the
-//!    bytecode, calls the module's `fetch`, and drives the event loop.
+//! 3. `handler.prepare` evaluates a deployment's module once, in an instance
+//!    of its own, and lets the host save what that changed in memory.
+//! 4. `handler.handle` runs in a fresh instance per request: after
+//!    `handler.resume` has put the saved module back (or, for a module whose
+//!    top level calls the host, after loading the bytecode itself), it calls
+//!    the module's `fetch` and drives the event loop.
 
 // The runtime lives in a `static` because a component instance is single
 // threaded and its state must survive the Wizer snapshot.
