@@ -455,6 +455,7 @@ async fn prepare_memory_images(
         match pre.instance_pre().instantiate_async(&mut store).await {
             Ok(instance) => {
                 exports.typecheck(&mut store, &instance)?;
+                store.data_mut().save_whole_memory = true;
                 let prepare = instance.get_typed_func::<PrepareParams<'_>, PrepareResults>(&mut store, exports.prepare)?;
                 let (prepared,) = prepare.call_async(&mut store, (&[],)).await?;
                 prepared.map_err(|failure| anyhow::anyhow!("saving a fresh instance's memory: {}", failure.message))?;

@@ -6,7 +6,7 @@
 //! imports it; every ambient authority in it is switched off here.
 
 use super::limits::MemoryLimiter;
-use super::module_state::{ModuleState, RestoredMemory, SavedMemory};
+use super::module_state::{MemoryView, ModuleState, RestoredMemory, SavedMemory};
 use std::sync::Arc;
 use crate::capabilities::{
     console::Console, database::ApplicationDatabase, outbound_http::Outbound, secrets::GrantedSecrets,
@@ -33,8 +33,12 @@ pub struct StoreState {
     pub(super) console: Console,
     secrets: GrantedSecrets,
     pub(super) database: ApplicationDatabase,
-    /// What `module-state.save` read, for `Sandbox::prepare`.
+    /// What `module-state.save` read, for `Sandbox::prepare`, and the
+    /// engine's call stack, which it did not.
     pub(super) saved_memory: Option<(SavedMemory, std::ops::Range<usize>)>,
+    /// Whether `module-state.save` reads the whole memory (a fresh
+    /// instance's, once at startup) or only the pages the slot wrote.
+    pub(super) save_whole_memory: bool,
     /// What `module-state.restore` writes back, set by `Sandbox::invoke`.
     pub(super) module_state: Option<Arc<ModuleState>>,
 }
@@ -57,6 +61,7 @@ impl StoreState {
             secrets,
             database,
             saved_memory: None,
+            save_whole_memory: false,
             module_state: None,
         }
     }
@@ -150,8 +155,12 @@ fn add_module_state_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Resu
     let mut instance = linker.instance("edgefn:function/module-state@0.1.0")?;
     instance.func_wrap(
         "save",
-        |mut store: wasmtime::StoreContextMut<'_, StoreState>, (stack_low, stack_high, memory): (u32, u32, SavedMemory)| {
-            store.data_mut().saved_memory = Some((memory, stack_low as usize..stack_high as usize));
+        |mut store: wasmtime::StoreContextMut<'_, StoreState>, (stack_low, stack_high, memory): (u32, u32, MemoryView)| {
+            let state = store.data_mut();
+            // SAFETY: within the host call the view was lifted for.
+            let bytes = unsafe { memory.bytes() };
+            let saved = if state.save_whole_memory { SavedMemory::whole(bytes) } else { SavedMemory::written(bytes) };
+            state.saved_memory = Some((saved, stack_low as usize..stack_high as usize));
             Ok(())
         },
     )?;
