@@ -227,6 +227,10 @@ pub struct Deployments {
     db: DatabaseConnection,
     sandbox: Arc<Sandbox>,
     active: moka::future::Cache<String, Arc<ActiveDeployment>>,
+    /// Module states by bytecode digest and memory limit, kept beyond the
+    /// active deployments' short lives: each reload would otherwise
+    /// evaluate the module again in an instance of its own.
+    module_states: moka::future::Cache<(String, u64), Option<Arc<ModuleState>>>,
     /// Loads hold it shared; activations hold it exclusively.
     activation: RwLock<()>,
     default_limits: Limits,
@@ -263,12 +267,20 @@ impl Deployments {
             // cross-node notification yet).
             .time_to_live(ACTIVE_DEPLOYMENT_TTL)
             .build();
+        let module_states = moka::future::Cache::builder()
+            .weigher(|_, state: &Option<Arc<ModuleState>>| {
+                u32::try_from(state.as_ref().map_or(0, |state| state.len())).unwrap_or(u32::MAX).max(1)
+            })
+            .max_capacity(256 << 20)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
         Deployments {
             cache_hits: Default::default(),
             cache_misses: Default::default(),
             db,
             sandbox,
             active,
+            module_states,
             activation: RwLock::new(()),
             default_limits,
             limit_ceiling,
@@ -381,7 +393,7 @@ impl Deployments {
             access: access.to_json(),
             created_at: now,
         };
-        let module_state = self.sandbox.prepare(&artifact.bytecode, &limits).await.ok().flatten();
+        let module_state = self.module_state(&artifact.bytecode, &limits).await;
         let deployment = ActiveDeployment {
             function: name.to_owned(),
             version,
@@ -395,6 +407,22 @@ impl Deployments {
         };
         self.active.insert(name.to_owned(), Arc::new(deployment)).await;
         Ok(report)
+    }
+
+    /// The module state of `bytecode` under `limits`: prepared once per
+    /// bytecode and memory limit (the same bytecode evaluates the same way),
+    /// and again only once unused for an hour. `None` when its top level
+    /// calls the host; also, uncached, when the sandbox was too busy to
+    /// prepare it, which costs each request the module's evaluation until
+    /// the deployment is loaded again.
+    async fn module_state(&self, bytecode: &[u8], limits: &Limits) -> Option<Arc<ModuleState>> {
+        let key = (edgefn_compiler::sha256_hex(bytecode), limits.memory_bytes);
+        if let Some(known) = self.module_states.get(&key).await {
+            return known;
+        }
+        let prepared = self.sandbox.prepare(bytecode, limits).await.ok()?;
+        self.module_states.insert(key, prepared.clone()).await;
+        prepared
     }
 
     /// Counts cache lookups into these (exported) counters.
@@ -457,9 +485,7 @@ impl Deployments {
         } else {
             self.rebuild(row, &limits).await?
         };
-        // A sandbox too busy to prepare it now only costs each request the
-        // module's evaluation until the deployment is loaded again.
-        let module_state = self.sandbox.prepare(&bytecode, &limits).await.ok().flatten();
+        let module_state = self.module_state(&bytecode, &limits).await;
         Ok(Arc::new(ActiveDeployment {
             function: name.to_owned(),
             version,
