@@ -161,7 +161,11 @@ impl handler::Guest for Component {
             };
             drop(bytecode);
             let result = run_fetch(&ctx, engine, handler, request, invocation)?;
-            native::response_from(&ctx, result)
+            let response = native::response_from(&ctx, result.clone());
+            // Not freed: the instance ends with this request, and freeing the
+            // response's objects one by one would only cost it time.
+            std::mem::forget(result);
+            response
         })
     }
 
@@ -254,7 +258,9 @@ fn run_fetch<'js>(
         None => returned,
     };
     while ctx.execute_pending_job() {}
-    let finished: Value = restore(&engine.finish)?.call((response,)).map_err(uncaught)?;
+    let finished: Value = restore(&engine.finish)?.call((response.clone(),)).map_err(uncaught)?;
+    // Kept, as in `handle`: the instance ends with the request.
+    std::mem::forget(response);
     match finished.as_promise() {
         Some(promise) => drive(ctx, engine, promise.clone()),
         None => Object::from_value(finished).map_err(uncaught),
