@@ -188,7 +188,7 @@ pub struct Sandbox {
     engine: wasmtime::Engine,
     pre: FunctionPre<StoreState>,
     /// `edgefn:function/handler.handle`, found and type-checked once (see
-    /// [`handle_export`]): the bindings' own instantiation looks up and
+    /// [`HandlerExports`]): the bindings' own instantiation looks up and
     /// type-checks every export of the world, the compiler's too, for each
     /// instance: 9.4K of the 493.5K machine instructions of a hello-world
     /// request (callgrind, `benches/instructions.sh`).

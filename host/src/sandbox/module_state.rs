@@ -10,10 +10,12 @@
 //! linear memory it changed, and writes them into each new instance instead.
 //!
 //! How: the engine calls `module-state.save` right after evaluating the
-//! module (`handler.prepare`); while that call lasts the host reads the whole
-//! memory (its [`SavedMemory`] stands for the empty list the engine passes).
-//! The same call in a fresh instance, with nothing evaluated, gives the
-//! memory to compare with. In a request's instance, `handler.resume` calls
+//! module (`handler.prepare`); while that call lasts the host reads the
+//! memory (a [`MemoryView`] stands for the empty list the engine passes):
+//! the pages the pool slot wrote, into a [`SavedMemory`]. The same call in a
+//! fresh instance, with nothing evaluated and all of the memory read, gives
+//! the memory to compare with, in 64-byte runs (a state keeps the changed
+//! runs). In a request's instance, `handler.resume` calls
 //! `module-state.restore`, whose empty result ([`RestoredMemory`]) is written
 //! after the saved bytes are. Neither touches the engine's call stack, which
 //! holds the frames of the calls in progress.
@@ -27,7 +29,9 @@
 //!   mutable global but its stack pointer (back where it was when the call
 //!   returns) and never writes its tables;
 //! - a state is applied only to instances of the engine image it was saved
-//!   from (it lives in memory, next to the one image the server runs).
+//!   from (it lives in memory, next to the one image the server runs);
+//! - the host writes only within the instance's memory, and a state larger
+//!   than the function's memory limit is not kept.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
