@@ -393,7 +393,7 @@ impl Deployments {
             access: access.to_json(),
             created_at: now,
         };
-        let module_state = self.module_state(&artifact.bytecode, &limits).await;
+        let module_state = self.module_state(&artifact.bytecode, &artifact.bytecode_hash, &limits).await;
         let deployment = ActiveDeployment {
             function: name.to_owned(),
             version,
@@ -414,9 +414,10 @@ impl Deployments {
     /// and again only once unused for an hour. `None` when its top level
     /// calls the host; also, uncached, when the sandbox was too busy to
     /// prepare it, which costs each request the module's evaluation until
-    /// the deployment is loaded again.
-    async fn module_state(&self, bytecode: &[u8], limits: &Limits) -> Option<Arc<ModuleState>> {
-        let key = (edgefn_compiler::sha256_hex(bytecode), limits.memory_bytes);
+    /// the deployment is loaded again. `bytecode_hash` is its digest, as
+    /// stored and verified with it (not computed again here).
+    async fn module_state(&self, bytecode: &[u8], bytecode_hash: &str, limits: &Limits) -> Option<Arc<ModuleState>> {
+        let key = (bytecode_hash.to_owned(), limits.memory_bytes);
         if let Some(known) = self.module_states.get(&key).await {
             return known;
         }
@@ -480,12 +481,12 @@ impl Deployments {
             .map_err(|e| LoadError::Internal(format!("the stored manifest of {name:?} v{version} is unreadable: {e}")))?;
         let limits = self.limits_for(&manifest).map_err(|e| LoadError::Internal(e.to_string()))?;
         let egress = manifest.allowlist().map_err(LoadError::Internal)?;
-        let bytecode = if Artifact::is_runnable(&row.bytecode, &row.bytecode_hash, &row.engine) {
-            row.bytecode
+        let (bytecode, bytecode_hash) = if Artifact::is_runnable(&row.bytecode, &row.bytecode_hash, &row.engine) {
+            (row.bytecode, row.bytecode_hash)
         } else {
             self.rebuild(row, &limits).await?
         };
-        let module_state = self.module_state(&bytecode, &limits).await;
+        let module_state = self.module_state(&bytecode, &bytecode_hash, &limits).await;
         Ok(Arc::new(ActiveDeployment {
             function: name.to_owned(),
             version,
@@ -500,8 +501,9 @@ impl Deployments {
     }
 
     /// Recompiles a stored version whose bytecode must not run (corrupt, or
-    /// from another engine build) and stores the fresh bytecode.
-    async fn rebuild(&self, row: function_version::Model, limits: &Limits) -> Result<Vec<u8>, LoadError> {
+    /// from another engine build) and stores the fresh bytecode; it and its
+    /// digest.
+    async fn rebuild(&self, row: function_version::Model, limits: &Limits) -> Result<(Vec<u8>, String), LoadError> {
         tracing::warn!(version_id = row.id, "stored bytecode is corrupt or stale; recompiling from source");
         let artifact = self
             .compile(&row.source, limits)
@@ -509,10 +511,10 @@ impl Deployments {
             .map_err(|e| LoadError::Internal(format!("recompiling a stored version failed: {e}")))?;
         let mut active = row.into_active_model();
         active.bytecode = Set(artifact.bytecode.clone());
-        active.bytecode_hash = Set(artifact.bytecode_hash);
+        active.bytecode_hash = Set(artifact.bytecode_hash.clone());
         active.engine = Set(artifact.engine);
         active.update(&self.db).await.map_err(|e| LoadError::Internal(e.to_string()))?;
-        Ok(artifact.bytecode)
+        Ok((artifact.bytecode, artifact.bytecode_hash))
     }
 
     async fn find_function(&self, name: &str) -> Result<function::Model, ApiError> {

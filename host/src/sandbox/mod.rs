@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use store::StoreState;
 use tokio::sync::Semaphore;
-use wasmtime::component::{ComponentExportIndex, Instance, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, ComponentNamedList, Instance, Lift, Lower, TypedFunc};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// How often the epoch ticks: the granularity of deadlines, and how often a
@@ -187,15 +187,12 @@ type ResumeParams = (u32,);
 pub struct Sandbox {
     engine: wasmtime::Engine,
     pre: FunctionPre<StoreState>,
-    /// `edgefn:function/handler.handle`, found and type-checked once (see
-    /// [`HandlerExports`]): the bindings' own instantiation looks up and
+    /// `handler.handle`, `prepare` and `resume`, found and type-checked once
+    /// (see [`HandlerExports`]): the bindings' own instantiation looks up and
     /// type-checks every export of the world, the compiler's too, for each
     /// instance: 9.4K of the 493.5K machine instructions of a hello-world
     /// request (callgrind, `benches/instructions.sh`).
-    handle: ComponentExportIndex,
-    /// `handler.prepare` and `handler.resume`, the same way.
-    prepare: ComponentExportIndex,
-    resume: ComponentExportIndex,
+    exports: HandlerExports,
     /// A fresh instance's memory, which module states are the difference from.
     pristine: module_state::SavedMemory,
     slots: Arc<Semaphore>,
@@ -218,9 +215,7 @@ impl Sandbox {
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
             engine,
             pre,
-            handle: exports.handle,
-            prepare: exports.prepare,
-            resume: exports.resume,
+            exports,
             pristine,
             config,
         })
@@ -253,12 +248,10 @@ impl Sandbox {
     /// randomness, a secret, the database or the network), which every
     /// request must then see for itself.
     pub async fn prepare(&self, bytecode: &[u8], limits: &Limits) -> Result<Option<Arc<ModuleState>>, Overloaded> {
-        let prepare = self.prepare;
+        let exports = self.exports;
         let execution = self
             .run(limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
-                let func = instance.get_func(&mut *store, prepare).expect("the engine exports handler.prepare");
-                // SAFETY: type-checked against these types at startup.
-                let prepare = unsafe { TypedFunc::<PrepareParams<'_>, PrepareResults>::new_unchecked(func) };
+                let prepare = exports.prepare(store, instance);
                 let (prepared,) = prepare.call_async(&mut *store, (bytecode,)).await?;
                 let state = store.data_mut();
                 Ok(match prepared {
@@ -301,13 +294,11 @@ impl Sandbox {
         capabilities: Capabilities,
         trace: &InvocationTrace,
     ) -> Result<Execution<Response>, Overloaded> {
-        let (handle, resume) = (self.handle, self.resume);
+        let exports = self.exports;
         self.run(limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
             let bytecode: &[u8] = match module_state {
                 Some(state) => {
-                    let func = instance.get_func(&mut *store, resume).expect("the engine exports handler.resume");
-                    // SAFETY: type-checked against these types at startup.
-                    let resume = unsafe { TypedFunc::<ResumeParams, ()>::new_unchecked(func) };
+                    let resume = exports.resume(store, instance);
                     let pages = state.memory_pages();
                     store.data_mut().module_state = Some(state);
                     resume.call_async(&mut *store, (pages,)).await?;
@@ -316,10 +307,7 @@ impl Sandbox {
                 }
                 None => &bytecode,
             };
-            let func = instance.get_func(&mut *store, handle).expect("the engine exports handler.handle");
-            // SAFETY: `handle` names the same export of the same component
-            // that `prepare_memory_images` type-checked against these types.
-            let handle = unsafe { TypedFunc::<HandleParams<'_>, HandleResults>::new_unchecked(func) };
+            let handle = exports.handle(store, instance);
             let (handled,) = handle.call_async(&mut *store, (bytecode, &request, &invocation)).await?;
             Ok(handled.map_err(ExecutionError::from_failure))
         })
@@ -402,6 +390,12 @@ impl Sandbox {
 
 /// Where the functions of `edgefn:function/handler` are among the
 /// component's exports.
+///
+/// Invariant: the sandbox calls them only once [`HandlerExports::typecheck`]
+/// has passed on an instance of the same component (`prepare_memory_images`,
+/// before the sandbox exists), so an instance's functions are typed without
+/// checking them again.
+#[derive(Clone, Copy)]
 struct HandlerExports {
     handle: ComponentExportIndex,
     prepare: ComponentExportIndex,
@@ -429,6 +423,41 @@ impl HandlerExports {
         instance.get_typed_func::<ResumeParams, ()>(&mut *store, self.resume)?;
         Ok(())
     }
+
+    fn handle<'a>(&self, store: &mut Store<StoreState>, instance: &Instance) -> TypedFunc<HandleParams<'a>, HandleResults> {
+        // SAFETY: checked against these types (the type invariant).
+        unsafe { unchecked_func(store, instance, self.handle) }
+    }
+
+    fn prepare<'a>(&self, store: &mut Store<StoreState>, instance: &Instance) -> TypedFunc<PrepareParams<'a>, PrepareResults> {
+        // SAFETY: checked against these types (the type invariant).
+        unsafe { unchecked_func(store, instance, self.prepare) }
+    }
+
+    fn resume(&self, store: &mut Store<StoreState>, instance: &Instance) -> TypedFunc<ResumeParams, ()> {
+        // SAFETY: checked against these types (the type invariant).
+        unsafe { unchecked_func(store, instance, self.resume) }
+    }
+}
+
+/// The function `index` names in `instance`, typed without a check.
+///
+/// # Safety
+///
+/// `index` must name a function of `instance`'s component whose types are
+/// `Params` and `Results`.
+unsafe fn unchecked_func<Params, Results>(
+    store: &mut Store<StoreState>,
+    instance: &Instance,
+    index: ComponentExportIndex,
+) -> TypedFunc<Params, Results>
+where
+    Params: ComponentNamedList + Lower,
+    Results: ComponentNamedList + Lift,
+{
+    let func = instance.get_func(store, index).expect("the export was found in this component at startup");
+    // SAFETY: the caller's promise.
+    unsafe { TypedFunc::new_unchecked(func) }
 }
 
 /// Instantiates the engine image once before the first request, checks that
@@ -456,7 +485,7 @@ async fn prepare_memory_images(
             Ok(instance) => {
                 exports.typecheck(&mut store, &instance)?;
                 store.data_mut().save_whole_memory = true;
-                let prepare = instance.get_typed_func::<PrepareParams<'_>, PrepareResults>(&mut store, exports.prepare)?;
+                let prepare = exports.prepare(&mut store, &instance);
                 let (prepared,) = prepare.call_async(&mut store, (&[],)).await?;
                 prepared.map_err(|failure| anyhow::anyhow!("saving a fresh instance's memory: {}", failure.message))?;
                 let (pristine, _stack) = store

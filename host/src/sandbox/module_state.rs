@@ -57,8 +57,8 @@ pub struct SavedMemory {
     read: Vec<bool>,
 }
 
-/// The host's page size where [`SavedMemory::written_pages`] can tell which
-/// pages an instance wrote.
+/// The host's page size where [`written_pages`] can tell which pages an
+/// instance wrote.
 const HOST_PAGE: usize = 4 << 10;
 
 impl SavedMemory {
