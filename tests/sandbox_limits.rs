@@ -83,6 +83,30 @@ async fn a_memory_bomb_is_stopped_by_the_memory_limit() {
     assert_still_healthy(&server).await;
 }
 
+/// The engine serves a request's allocations from an arena it never frees
+/// into (sdk-js/engine/src/arena.rs), up to a bound; past it, memory the
+/// function lets go of must be reused. This function drops about 6 MB over
+/// its run under a 4 MB limit, so it fails if it is not.
+#[tokio::test]
+async fn memory_a_function_lets_go_of_is_reused_within_its_limit() {
+    let server = TestServer::start().await;
+    deploy_limited(&server, "churn", "churn", json!({"memory_bytes": 4 << 20})).await;
+    let reply = server.get("churn").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let body = reply.json();
+    // Each item's JSON is `{"round":R,"i":I,"label":"item-I"}`, a thousand to
+    // a round between brackets and commas.
+    let digits = |n: u64| n.to_string().len() as u64;
+    let expected: u64 = (0..40u64).map(|round| 1001 + (0..1000u64).map(|i| 31 + digits(round) + 2 * digits(i)).sum::<u64>()).sum();
+    assert_eq!(body["jsonLength"], expected, "{body}");
+    assert_eq!(body["kept"], json!(["item-999@0", "item-999@20"]));
+    assert_eq!(body["grown"], 5000);
+    assert_eq!(body["sample"], "abcdefghijklmnopqrstuvwxyzab");
+    assert_eq!(body["codesIntact"], true);
+    let record = server.execution(reply.header("x-edgefn-invocation-id").unwrap()).await;
+    assert!(record["peak_memory_bytes"].as_u64().unwrap() <= 4 << 20, "{record}");
+}
+
 #[tokio::test]
 async fn deep_recursion_fails_cleanly() {
     let server = TestServer::start().await;

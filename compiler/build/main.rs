@@ -40,6 +40,9 @@ fn main() {
         // The engine crate's link only: its core module, with the WIT of
         // every import in custom sections, componentized below.
         .args(["--", "-Clink-arg=--skip-wit-component"])
+        // The request arena (sdk-js/engine/src/arena.rs) sees every
+        // allocation first.
+        .args(["malloc", "calloc", "realloc", "free"].map(|symbol| format!("-Clink-arg=--wrap={symbol}")))
         .env("WASI_SDK", &wasi_sdk);
     // Settings meant for the host build must not leak into the guest build.
     for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS", "RUSTC_WORKSPACE_WRAPPER", "TARGET", "HOST", "OPT_LEVEL", "PROFILE", "DEBUG", "CC", "AR", "CFLAGS"] {

@@ -17,6 +17,7 @@
 // threaded and its state must survive the Wizer snapshot.
 #![allow(static_mut_refs)]
 
+mod arena;
 mod failure;
 mod headers;
 mod http;
@@ -117,6 +118,7 @@ impl Guest for Component {
         // SAFETY: runs once, before any other export, in a single thread.
         unsafe { ENGINE = Some(engine) };
         fill_heap_holes();
+        arena::reserve();
     }
 }
 
@@ -148,6 +150,7 @@ static mut PREPARED: Option<Persistent<Value<'static>>> = None;
 
 impl handler::Guest for Component {
     fn handle(bytecode: Vec<u8>, request: Request, invocation: Invocation) -> Result<Response, Failure> {
+        arena::start();
         let engine = engine();
         engine.runtime.context().with(|ctx| {
             let handler = if bytecode.is_empty() {
