@@ -120,13 +120,15 @@
    * then running the jobs still queued) and passes the value to `finish`,
    * which spares the promise, job and resumption of an `await` here. The
    * request arrives as separate arguments, not as one object: every property
-   * the engine sets costs it an atom lookup. `secretNames` are the names of
-   * the secrets granted to the function, undefined when there are none.
+   * the engine sets costs it an atom lookup. Its headers are not among them:
+   * the Request asks the engine for them when they are first read.
+   * `secretNames` are the names of the secrets granted to the function,
+   * undefined when there are none.
    */
-  function dispatch(handler, method, url, headers, body, secretNames) {
+  function dispatch(handler, method, url, body, secretNames) {
     pending = [];
     callerObject = undefined;
-    const request = internal.incomingRequest(method, url, headers, body);
+    const request = internal.incomingRequest(method, url, body);
     const env = secretNames === undefined ? NO_SECRETS : makeEnv(secretNames);
     return handler.fetch(request, env, context);
   }

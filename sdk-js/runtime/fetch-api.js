@@ -431,7 +431,7 @@
 
   class Request {
     // [bytes, used, url, method, headers, redirect, signal]. `headers` is a
-    // Headers, or for the incoming request its flat list until first read.
+    // Headers, or for the incoming request undefined until first read.
     #state;
 
     static {
@@ -441,9 +441,9 @@
     // The parameters after `init` are the incoming request's, which the host
     // already validated: passed as arguments, not as an object, to spare
     // building one per request.
-    constructor(input, init, trustedMethod, trustedHeaders, trustedBytes) {
+    constructor(input, init, trustedMethod, trustedBytes) {
       if (input === TRUSTED) {
-        this.#state = [trustedBytes, false, init, trustedMethod, trustedHeaders, "follow", null];
+        this.#state = [trustedBytes, false, init, trustedMethod, undefined, "follow", null];
         return;
       }
       let inherited = null;
@@ -490,11 +490,12 @@
     get url() { return this.#state[2]; }
     get method() { return this.#state[3]; }
     get headers() {
-      // Built on first read: many functions never look at the headers.
+      // The incoming request's are built on first read, from the flat list
+      // the engine hands over only then: many functions never look.
       const state = this.#state;
       const headers = state[4];
-      if (headers instanceof Headers) return headers;
-      return (state[4] = internal.headersFromFlat(headers, true));
+      if (headers !== undefined) return headers;
+      return (state[4] = internal.headersFromFlat(native.requestHeaders(), true));
     }
     get redirect() { return this.#state[5]; }
     get signal() { return this.#state[6]; }
@@ -653,10 +654,10 @@
    * The incoming request. No content-type is guessed for the caller's bytes,
    * and the caller's headers are not the function's to edit.
    */
-  internal.incomingRequest = (method, url, headers, body) => {
+  internal.incomingRequest = (method, url, body) => {
     // The engine passes no body as undefined.
     const hasBody = body !== undefined && body.length > 0 && method !== "GET" && method !== "HEAD";
-    return new Request(TRUSTED, url, method, headers, hasBody ? body : null);
+    return new Request(TRUSTED, url, method, hasBody ? body : null);
   };
 
   internal.fetchedResponse = (status, flatHeaders, bytes, url, redirected) =>

@@ -24,6 +24,8 @@ test("the incoming request is built from the host's fields; headers are immutabl
   assert.equal(seen.request.url, "https://edge.test/functions/v1/f/sub?q=1");
   assert.equal(seen.request.headers.get("x-many"), "a, b");
   assert.equal(seen.request.headers.get("content-type"), "text/csv");
+  assert.equal(seen.request.headers, seen.request.headers, "built once, the same Headers on every read");
+  assert.equal(runtime.headerBuilds, 1, "the engine hands the headers over once");
   assert.equal(seen.env.GREETING, "hi");
   assert.equal(seen.ctx.invocationId, "inv-1");
   assert.ok(Object.isFrozen(seen.ctx.caller.groups));
@@ -32,6 +34,17 @@ test("the incoming request is built from the host's fields; headers are immutabl
   assert.equal(seen.ctx.caller, seen.ctx.caller, "built once, the same object on every read");
   assert.equal(runtime.callerBuilds, 1);
   assert.throws(() => { seen.ctx.caller = null; }, TypeError);
+});
+
+test("the incoming request's headers are not asked of the engine unless read", async () => {
+  const runtime = loadRuntime();
+  const result = await dispatchToEnd(runtime, {
+    async fetch(request) {
+      return new runtime.global.Response(`${request.method} ${new runtime.global.URL(request.url).pathname}`);
+    },
+  }, { headers: [["x-a", "1"], ["cookie", "c=1"]] });
+  assert.equal(result.text, "GET /functions/v1/f");
+  assert.equal(runtime.headerBuilds, 0);
 });
 
 test("a GET request has no body even if bytes arrive", async () => {

@@ -114,7 +114,12 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   };
   if (typeof request.body === "string") request.body = native.encodeUtf8(request.body);
   if (request.body.length === 0) request.body = undefined; // as the engine passes no body
-  request.headers = request.headers.flat(); // the engine passes headers flat
+  // The engine hands the headers over, flat, when the function first reads them.
+  runtime.headerBuilds = 0;
+  native.requestHeaders = () => {
+    runtime.headerBuilds++;
+    return request.headers.flat();
+  };
   const { caller = null, ...invocation } = ctx;
   const context = { invocationId: "inv-1", functionName: "f", version: 1, ...invocation };
   // The engine keeps the caller and builds it when ctx.caller is first read.
@@ -132,7 +137,7 @@ export async function dispatchToEnd(runtime, handler, incoming, secrets = {}, ct
   try {
     // As the engine passes them: undefined when nothing is granted.
     const names = Object.keys(secrets);
-    const returned = internal.dispatch(handler, request.method, request.url, request.headers, request.body, names.length ? names : undefined);
+    const returned = internal.dispatch(handler, request.method, request.url, request.body, names.length ? names : undefined);
     outcome = returned instanceof Promise ? returned.then((value) => internal.finish(value)) : internal.finish(returned);
   } catch (error) {
     outcome = Promise.reject(error);

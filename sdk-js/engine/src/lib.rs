@@ -60,8 +60,9 @@ const GC_THRESHOLD_BYTES: usize = 4 * 1024 * 1024;
 
 struct Engine {
     runtime: Runtime,
-    /// `dispatch(handler, method, url, headers, body, secretNames)` from
-    /// dispatch.js: what the module's fetch returned.
+    /// `dispatch(handler, method, url, body, secretNames)` from dispatch.js:
+    /// what the module's fetch returned. The request's headers come later,
+    /// if the function reads them (`native.requestHeaders`).
     dispatch: Persistent<Function<'static>>,
     /// `finish(response)`: the host's fields of a Response, `[status,
     /// headers, body]`, or a promise of them.
@@ -242,14 +243,14 @@ fn run_fetch<'js>(
 ) -> Result<Object<'js>, Failure> {
     let restore = |function: &Persistent<Function<'static>>| function.clone().restore(ctx).map_err(|e| failure::internal(ctx, e));
     let uncaught = |e| failure::from_js(ctx, e, FailureKind::UncaughtException);
-    let (method, url, headers, body) = native::request_arguments(ctx, request)?;
+    let (method, url, body) = native::request_arguments(ctx, request)?;
     // Handed to dispatch here rather than fetched by a call from JS, which
     // QuickJS charges more; none (most functions) is undefined, not an
     // empty array.
     let secret_names = Some(std::mem::take(&mut invocation.secret_names)).filter(|names| !names.is_empty());
     native::begin_invocation(invocation);
     let returned: Value =
-        restore(&engine.dispatch)?.call((handler, method, url, headers, body, secret_names)).map_err(uncaught)?;
+        restore(&engine.dispatch)?.call((handler, method, url, body, secret_names)).map_err(uncaught)?;
     // What fetch returned, settled: a promise is driven here rather than
     // awaited by an async JS function, which cost every function that awaits
     // anything a promise, a job and a resumption more (about 10K Wasm

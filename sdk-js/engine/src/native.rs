@@ -19,6 +19,14 @@ use std::time::Duration;
 /// them from `ctx` (most never do; building them cost every request).
 static mut INVOCATION: Option<Invocation> = None;
 
+/// The incoming request's headers, until the function first reads
+/// `request.headers` (`native.requestHeaders`).
+///
+/// Why: each header cost the request two JS strings and two array slots
+/// (about 2.4K Wasm instructions) before the function ran, and most
+/// functions never look: a browser sends a dozen or more.
+static mut REQUEST_HEADERS: Option<Vec<(String, String)>> = None;
+
 /// Starts an invocation: `ctx` reads its fields from here.
 pub fn begin_invocation(invocation: Invocation) {
     // SAFETY: single-threaded component instance; one invocation at a time.
@@ -76,6 +84,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
     )?;
     native.set("isPlainHeaderValue", Function::new(ctx.clone(), headers::is_plain_string)?)?;
     native.set("headerRecord", Function::new(ctx.clone(), headers::record)?)?;
+    native.set("requestHeaders", Function::new(ctx.clone(), request_headers)?)?;
     native.set(
         "decodeUtf8",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, bytes: Value<'js>, fatal: Opt<bool>| -> JsResult<String> {
@@ -371,18 +380,30 @@ fn plumbing<T>(ctx: &Ctx<'_>, result: JsResult<T>) -> Result<T, Failure> {
     result.map_err(|e| failure::internal(ctx, e))
 }
 
-/// The request as `dispatch` takes it: `method, url, headers, body`.
+/// The request as `dispatch` takes it: `method, url, body`; its headers
+/// stay here until `native.requestHeaders` is called (see
+/// [`REQUEST_HEADERS`]), and `dispatch` gets undefined for them.
 pub fn request_arguments<'js>(
     ctx: &Ctx<'js>,
     request: Request,
-) -> Result<(String, String, Array<'js>, Option<TypedArray<'js, u8>>), Failure> {
+) -> Result<(String, String, Option<TypedArray<'js, u8>>), Failure> {
+    // SAFETY: single-threaded component instance; one request at a time.
+    unsafe { REQUEST_HEADERS = Some(request.headers) };
     plumbing(ctx, (|| {
-        let headers = flat_headers(ctx, request.headers)?;
         // No body is `undefined`: most requests have none, and a typed
         // array (with its ArrayBuffer) costs QuickJS about 4K instructions.
         let body = if request.body.is_empty() { None } else { Some(TypedArray::<u8>::new(ctx.clone(), request.body)?) };
-        Ok((request.method, request.url, headers, body))
+        Ok((request.method, request.url, body))
     })())
+}
+
+/// `native.requestHeaders()`: the incoming request's headers as a flat
+/// `[name, value, ...]` list, handed over once (fetch-api.js keeps the
+/// Headers it builds from them); empty if asked again.
+fn request_headers<'js>(ctx: Ctx<'js>) -> JsResult<Array<'js>> {
+    // SAFETY: as in `request_arguments`.
+    let headers = unsafe { REQUEST_HEADERS.take() }.unwrap_or_default();
+    flat_headers(&ctx, headers)
 }
 
 /// `native.caller()`: `{id, email, role, groups, metadata}` or null.
