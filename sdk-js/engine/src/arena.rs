@@ -19,8 +19,8 @@
 //! memory back to the next allocation.
 //!
 //! Measured with fuel (Wasm instructions per request, from the execution
-//! records): hello world 84.3K -> 74.7K, the JSON API of `benches/` 171.8K
-//! -> 152.3K; callgrind, the whole server per hello-world request: 433.6K ->
+//! records): hello world 84.3K -> 74.7K, the JSON API of
+//! `benches/reference/api.js` 325.2K -> 293.8K; callgrind, the whole server per hello-world request: 433.6K ->
 //! 426.5K machine instructions. Hello world allocates under a page of it. A
 //! function that goes through megabytes pays about 3% more fuel once past
 //! the arena, for the check in front of every dlmalloc call.
