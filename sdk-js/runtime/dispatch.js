@@ -69,7 +69,9 @@
   // The invocation's state, for the ctx methods below. One invocation runs
   // per instance, so plain module variables serve, and the methods are
   // shared instead of being new closures for every request.
-  let pending = [];
+  // ctx.waitUntil() promises: null until the first, as most functions make
+  // none (an array for every request would cost each of them).
+  let pending = null;
   let callerObject;
 
   /**
@@ -85,7 +87,7 @@
   // The response is sent once these settle too: the instance ends with
   // the invocation, so there is no "after the response" to run in.
   function waitUntil(promise) {
-    pending.push(Promise.resolve(promise));
+    (pending ??= []).push(Promise.resolve(promise));
   }
 
   // edgefn has no origin to fall back to; kept so Workers code runs.
@@ -126,7 +128,7 @@
    * undefined when there are none.
    */
   function dispatch(handler, method, url, body, secretNames) {
-    pending = [];
+    pending = null;
     callerObject = undefined;
     const request = internal.incomingRequest(method, url, body);
     const env = secretNames === undefined ? NO_SECRETS : makeEnv(secretNames);
@@ -143,10 +145,10 @@
       if (thenable && typeof response.then === "function") return finishLater(response);
       throw new TypeError(`fetch() must return a Response (or a promise of one), but it returned ${describe(response)}`);
     }
-    if (response.type === "error") {
-      throw new TypeError("fetch() returned Response.error(); return a Response with an error status instead");
-    }
-    return pending.length ? afterWaitUntil(response, pending) : fields(response);
+    if (pending === null) return fields(response);
+    // Refused (Response.error()) before anything is awaited; read again after.
+    fields(response);
+    return afterWaitUntil(response, pending);
   }
 
   /** `finish` for a thenable that is not a promise: awaited first. */
@@ -166,7 +168,11 @@
   // [status, flat headers, body]: an array, which the engine reads by
   // index, costs QuickJS less to build and to read than an object's fields.
   function fields(response) {
-    return [response.status, internal.responseHeaderList(response), internal.responseBytes(response)];
+    const read = internal.responseFields(response);
+    if (read === null) {
+      throw new TypeError("fetch() returned Response.error(); return a Response with an error status instead");
+    }
+    return read;
   }
 
   internal.dispatch = dispatch;

@@ -527,9 +527,18 @@
 
     static {
       responseBody = (response) => response.#state;
-      internal.responseHeaderList = (response) => {
-        const headers = response.#state[4];
-        return headers instanceof Headers ? internal.flatHeaders(headers) : headers;
+      // The host's `[status, flat headers, body]` of a Response a function
+      // returned, for dispatch.js's `finish`, read in one call (a getter or
+      // a call each costs QuickJS hundreds of instructions); null for
+      // Response.error(), which `finish` refuses. The body is the bytes, or
+      // the string the Response was built from, whether or not the
+      // function read it.
+      internal.responseFields = (response) => {
+        const state = response.#state;
+        const origin = state[5];
+        if (origin !== null && origin[0] === "error") return null;
+        const headers = state[4];
+        return [state[2], headers instanceof Headers ? internal.flatHeaders(headers) : headers, state[0] || EMPTY];
       };
     }
 
@@ -668,12 +677,6 @@
     const state = requestBody(request);
     return state[0] === null ? null : consume(state);
   };
-
-  /**
-   * The response body for the engine, whether or not the function read it:
-   * its bytes, or the string it was built from (see consume()).
-   */
-  internal.responseBytes = (response) => responseBody(response)[0] || EMPTY;
 
   Object.assign(internal, { Headers, Request, Response, FormData });
   internal.install(global, { Headers, Request, Response, FormData });

@@ -76,6 +76,15 @@ test("returning something other than a Response is a TypeError naming it", async
   await assert.rejects(dispatchToEnd(runtime, { fetch() { return undefined; } }), /returned undefined/);
   await assert.rejects(dispatchToEnd(runtime, { fetch() { return { status: 200 }; } }), /returned a plain object/);
   await assert.rejects(dispatchToEnd(runtime, { fetch() { return runtime.global.Response.error(); } }), /Response.error/);
+  // Refused at once, not after the ctx.waitUntil() promises it also made.
+  const never = new Promise(() => {});
+  const handler = {
+    fetch(request, env, ctx) {
+      ctx.waitUntil(never);
+      return runtime.global.Response.error();
+    },
+  };
+  assert.throws(() => runtime.internal.finish(runtime.internal.dispatch(handler, "GET", "https://edge.test/f")), /Response.error/);
 });
 
 test("a response's headers changed after construction are the ones sent", async () => {
