@@ -102,7 +102,7 @@ fn take(size: usize) -> Option<usize> {
     Some(block)
 }
 
-fn size_of(block: usize) -> usize {
+fn block_size(block: usize) -> usize {
     // SAFETY: `block` came from `take`, which wrote its size before it.
     unsafe { ((block - HEADER) as *const usize).read() }
 }
@@ -139,7 +139,7 @@ pub unsafe extern "C" fn __wrap_realloc(block: *mut u8, size: usize) -> *mut u8 
         // SAFETY: a block of dlmalloc's (or null), as the caller asked.
         return unsafe { __real_realloc(block, size) };
     }
-    let old = size_of(address);
+    let old = block_size(address);
     // SAFETY: single-threaded instance.
     let arena = unsafe { &mut *&raw mut ARENA };
     if address == arena.last && address + size.max(1) <= arena.end {
