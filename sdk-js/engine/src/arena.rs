@@ -142,11 +142,14 @@ pub unsafe extern "C" fn __wrap_realloc(block: *mut u8, size: usize) -> *mut u8 
     let old = block_size(address);
     // SAFETY: single-threaded instance.
     let arena = unsafe { &mut *&raw mut ARENA };
-    if address == arena.last && address + size.max(1) <= arena.end {
+    // Checked: on wasm32 a size near 4 GiB would wrap past the arena's end.
+    if address == arena.last
+        && let Some(end) = address.checked_add(size.max(1)).filter(|&end| end <= arena.end)
+    {
         // The last block grows or shrinks where it is.
         // SAFETY: inside the arena; the header is the block's.
         unsafe { ((address - HEADER) as *mut usize).write(size) };
-        arena.next = address + size.max(1);
+        arena.next = end;
         return block;
     }
     // SAFETY: a new block of at least `size` bytes, and the old one's
