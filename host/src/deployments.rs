@@ -410,20 +410,16 @@ impl Deployments {
     }
 
     /// The module state of `bytecode` under `limits`: prepared once per
-    /// bytecode and memory limit (the same bytecode evaluates the same way),
-    /// and again only once unused for an hour. `None` when its top level
-    /// calls the host; also, uncached, when the sandbox was too busy to
-    /// prepare it, which costs each request the module's evaluation until
-    /// the deployment is loaded again. `bytecode_hash` is its digest, as
-    /// stored and verified with it (not computed again here).
+    /// bytecode and memory limit (the same bytecode evaluates the same way;
+    /// loads that race share one preparation), and again only once unused
+    /// for an hour. `None` when its top level calls the host; also,
+    /// uncached, when the sandbox was too busy to prepare it, which costs
+    /// each request the module's evaluation until the deployment is loaded
+    /// again. `bytecode_hash` is its digest, as stored and verified with it
+    /// (not computed again here).
     async fn module_state(&self, bytecode: &[u8], bytecode_hash: &str, limits: &Limits) -> Option<Arc<ModuleState>> {
         let key = (bytecode_hash.to_owned(), limits.memory_bytes);
-        if let Some(known) = self.module_states.get(&key).await {
-            return known;
-        }
-        let prepared = self.sandbox.prepare(bytecode, limits).await.ok()?;
-        self.module_states.insert(key, prepared.clone()).await;
-        prepared
+        self.module_states.try_get_with(key, self.sandbox.prepare(bytecode, limits)).await.ok()?
     }
 
     /// Counts cache lookups into these (exported) counters.
