@@ -95,7 +95,7 @@ impl SavedMemory {
 /// `None` where that cannot be read.
 fn written_pages(memory: &[u8]) -> Option<Vec<bool>> {
     use std::os::unix::fs::FileExt;
-    if !cfg!(target_os = "linux") || std::env::consts::ARCH != "x86_64" || memory.as_ptr() as usize % HOST_PAGE != 0 {
+    if !cfg!(target_os = "linux") || std::env::consts::ARCH != "x86_64" || !(memory.as_ptr() as usize).is_multiple_of(HOST_PAGE) {
         return None;
     }
     let pages = memory.len().div_ceil(HOST_PAGE);
