@@ -174,6 +174,12 @@ async fn header_records_are_normalized_checked_and_read_once() {
             "reads": 1,
             "badName": "TypeError: Invalid header name: \"bad name\"",
             "badValue": "TypeError: Invalid header value: \"a\\nb\"",
+            "fromMap": [["x-map", "1"]],
+            "fromIterable": [["x-yielded", "2"]],
+            "fromHeaders": [["x-copied", "3"]],
+            "fromInstance": [["x-own", "4"]],
+            "fromFunction": "TypeError: Headers: expected a Headers object, an array of [name, value] pairs, or a record",
+            "fromString": "TypeError: Headers: expected a Headers object, an array of [name, value] pairs, or a record",
         })
     );
 }

@@ -55,11 +55,13 @@ export function createNative() {
     isPlainHeaderValue(text) {
       return !/^[\t\n\r ]|[\t\n\r ]$|[\r\n\0]/.test(text);
     },
-    // As the engine's: a record's entries appended to `list` flat, each read
-    // once; normalized (true) when every name is a token and every value a
-    // plain string or a number, else as read (false).
-    headerRecord(record, list) {
-      const read = Object.keys(record).map((name) => [name, record[name]]);
+    // As the engine's: 0 when `init` is not a record (not an object, a
+    // function, or iterable), else its entries appended to `list` flat,
+    // each read once; normalized (1) when every name is a token and every
+    // value a plain string or a number, else as read (2).
+    headerRecord(init, list) {
+      if (typeof init !== "object" || init === null || typeof init[Symbol.iterator] === "function") return 0;
+      const read = Object.keys(init).map((name) => [name, init[name]]);
       const clean = read.every(
         ([name, value]) =>
           /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) &&
@@ -68,7 +70,7 @@ export function createNative() {
       for (const [name, value] of read) {
         list.push(clean ? name.toLowerCase() : name, clean ? String(value) : value);
       }
-      return clean;
+      return clean ? 1 : 2;
     },
     log() {},
   };

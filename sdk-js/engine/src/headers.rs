@@ -5,14 +5,15 @@
 //! calls per entry, each of which QuickJS charges hundreds to thousands of
 //! Wasm instructions.
 
-use javy::quickjs::{Array, Ctx, Error as JsError, Object, Result as JsResult, Value, qjs};
+use javy::quickjs::{Ctx, Error as JsError, Object, Result as JsResult, Value, qjs};
 
 /// `native.isPlainHeaderValue(text)`: whether a string needs no work as a
 /// header value (see [`is_plain_header_value`]). Read in place: only ASCII
 /// bytes decide, so a lone surrogate (which QuickJS lends as WTF-8 bytes)
 /// answers as its replacement character would, without a copy.
 pub fn is_plain_string<'js>(ctx: Ctx<'js>, text: javy::quickjs::String<'js>) -> JsResult<bool> {
-    with_utf8(&ctx, text.as_value(), |bytes| Ok(is_plain_header_value(bytes)))
+    // SAFETY: the context and the string are live.
+    unsafe { utf8(ctx.as_raw().as_ptr(), text.as_raw(), is_plain_header_value) }.map_err(|ExceptionPending| JsError::Exception)
 }
 
 /// A header value that needs no trimming of HTTP whitespace at either end and
@@ -29,146 +30,228 @@ fn is_token_byte(byte: &u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(byte)
 }
 
-/// `native.headerRecord(record, list)`: appends the record's own enumerable
-/// string-keyed entries to `list` as `[name, value, ...]`, reading each
-/// property once, in `Object.keys` order.
-///
-/// Returns true when the entries went in normalized, as `Headers` keeps
-/// them: every name an HTTP token, lower-cased, and every value a string
-/// that needs no trimming and holds no line break or NUL, or a number as
-/// `String()` writes it. Otherwise every name and value goes in as it was
-/// read, for fetch-api.js to convert, trim or refuse with its own messages
-/// (so a getter still runs only once).
-pub fn record<'js>(ctx: Ctx<'js>, record: Object<'js>, list: Array<'js>) -> JsResult<bool> {
-    let raw = ctx.as_raw().as_ptr();
-    let pairs = {
-        let names = OwnEnumerableNames::of(&ctx, &record)?;
-        let mut pairs = Vec::with_capacity(names.atoms().len());
-        for entry in names.atoms() {
-            // SAFETY: the context and the record are live; the atom is held
-            // by `names` until it is dropped below. A thrown getter leaves
-            // the exception pending for rquickjs to raise.
-            let value = unsafe { qjs::JS_GetProperty(raw, record.as_raw(), entry.atom) };
-            let value = owned(&ctx, value)?;
-            let name = owned(&ctx, unsafe { qjs::JS_AtomToString(raw, entry.atom) })?;
-            pairs.push((name, value));
-        }
-        pairs
-    };
-    let mut normalized = Vec::with_capacity(pairs.len());
-    for (name, value) in &pairs {
-        match (lower_case_token(&ctx, name)?, plain_value(&ctx, value)?) {
-            (Some(name), Some(value)) => normalized.push((name, value)),
-            _ => break,
-        }
-    }
-    let clean = normalized.len() == pairs.len();
-    let entries = if clean { &normalized } else { &pairs };
-    for (index, (name, value)) in entries.iter().enumerate() {
-        list.set(2 * index, name.clone())?;
-        list.set(2 * index + 1, value.clone())?;
-    }
-    Ok(clean)
+/// What `native.headerRecord(init, list)` did, as the number it returns.
+#[repr(i32)]
+enum RecordRead {
+    /// `init` is not a record (not an object, a function, or iterable: a
+    /// Headers, an array of pairs): nothing was read, fetch-api.js decides.
+    NotARecord = 0,
+    /// The entries went in normalized, as `Headers` keeps them.
+    Normalized = 1,
+    /// The entries went in as they were read, for fetch-api.js to convert,
+    /// trim or refuse with its own messages.
+    AsRead = 2,
 }
 
-/// A value QuickJS returned with a reference the caller owns, or its
-/// pending exception.
-fn owned<'js>(ctx: &Ctx<'js>, value: qjs::JSValue) -> JsResult<Value<'js>> {
-    // SAFETY: `value` was just returned by QuickJS with a reference we own,
-    // which the `Value` takes over.
+/// `Symbol.iterator` as an atom, taken once when `native` is built (in the
+/// snapshot); a well-known symbol's atom is never freed.
+static SYMBOL_ITERATOR: std::sync::OnceLock<qjs::JSAtom> = std::sync::OnceLock::new();
+
+/// `native.headerRecord(init, list)`, as a QuickJS C function: when `init` is
+/// a record (an object that is neither a function nor iterable, as WebIDL's
+/// `HeadersInit` tells a record from a sequence), appends its own enumerable
+/// string-keyed entries to `list` as `[name, value, ...]`, reading each
+/// property once, in `Object.keys` order, and returns a [`RecordRead`].
+///
+/// Entries go in normalized when every name is an HTTP token (lower-cased
+/// here) and every value a string that needs no trimming and holds no line
+/// break or NUL, or a number as `String()` writes it; otherwise as read.
+///
+/// Why raw C and not an rquickjs `Function`: a response's header record is
+/// on the path most responses take, and rquickjs's wrapper duplicates and
+/// frees the context for the call and for every value it hands over, which
+/// with the `instanceof` and `Symbol.iterator` checks this replaces in JS
+/// cost about as much as the reading itself.
+///
+/// # Safety
+///
+/// Called by QuickJS only: `argv` holds at least the two arguments the
+/// function was declared with (QuickJS pads missing ones with `undefined`).
+pub unsafe extern "C" fn record(
+    ctx: *mut qjs::JSContext,
+    _this: qjs::JSValue,
+    _argc: std::ffi::c_int,
+    argv: *mut qjs::JSValue,
+) -> qjs::JSValue {
+    // SAFETY: as the function's contract says; every value made below is
+    // freed once or handed to the list, which takes it over.
     unsafe {
-        if qjs::JS_IsException(value) {
+        let init = *argv;
+        let list = *argv.add(1);
+        if !qjs::JS_IsObject(init) || qjs::JS_IsFunction(ctx, init) {
+            return read_as(RecordRead::NotARecord);
+        }
+        let iterator = SYMBOL_ITERATOR.get().copied().expect("native.headerRecord before native was built");
+        let method = qjs::JS_GetProperty(ctx, init, iterator);
+        if qjs::JS_IsException(method) {
+            return method;
+        }
+        let iterable = qjs::JS_IsFunction(ctx, method);
+        qjs::JS_FreeValue(ctx, method);
+        if iterable {
+            return read_as(RecordRead::NotARecord);
+        }
+
+        let mut entries: *mut qjs::JSPropertyEnum = std::ptr::null_mut();
+        let mut count = 0u32;
+        let flags = (qjs::JS_GPN_STRING_MASK | qjs::JS_GPN_ENUM_ONLY) as i32;
+        if qjs::JS_GetOwnPropertyNames(ctx, &mut entries, &mut count, init, flags) < 0 {
+            return qjs::JS_EXCEPTION;
+        }
+        let atoms = if entries.is_null() { &[][..] } else { std::slice::from_raw_parts(entries, count as usize) };
+        let mut read = Vec::with_capacity(2 * atoms.len());
+        for entry in atoms {
+            let value = qjs::JS_GetProperty(ctx, init, entry.atom);
+            if qjs::JS_IsException(value) {
+                free_all(ctx, &read);
+                qjs::JS_FreePropertyEnum(ctx, entries, count);
+                return value;
+            }
+            let name = qjs::JS_AtomToString(ctx, entry.atom);
+            if qjs::JS_IsException(name) {
+                qjs::JS_FreeValue(ctx, value);
+                free_all(ctx, &read);
+                qjs::JS_FreePropertyEnum(ctx, entries, count);
+                return name;
+            }
+            read.extend([name, value]);
+        }
+        qjs::JS_FreePropertyEnum(ctx, entries, count);
+
+        let mut normalized = Vec::with_capacity(read.len());
+        for pair in read.chunks_exact(2) {
+            match normalize(ctx, pair[0], pair[1]) {
+                Ok(Some((name, value))) => normalized.extend([name, value]),
+                Ok(None) => break,
+                Err(ExceptionPending) => {
+                    free_all(ctx, &read);
+                    free_all(ctx, &normalized);
+                    return qjs::JS_EXCEPTION;
+                }
+            }
+        }
+        let (kept, dropped, outcome) = if normalized.len() == read.len() {
+            (normalized, read, RecordRead::Normalized)
+        } else {
+            (read, normalized, RecordRead::AsRead)
+        };
+        free_all(ctx, &dropped);
+        let mut kept = kept.into_iter().enumerate();
+        while let Some((index, value)) = kept.next() {
+            // Takes `value` over, even when it fails.
+            if qjs::JS_SetPropertyUint32(ctx, list, index as u32, value) < 0 {
+                kept.for_each(|(_, rest)| qjs::JS_FreeValue(ctx, rest));
+                return qjs::JS_EXCEPTION;
+            }
+        }
+        read_as(outcome)
+    }
+}
+
+/// `native.headerRecord`: [`record`] as a JS function. Built once, while
+/// `native` is, which is also when `Symbol.iterator`'s atom is taken.
+pub fn record_function<'js>(ctx: &Ctx<'js>) -> JsResult<Value<'js>> {
+    let raw = ctx.as_raw().as_ptr();
+    let symbol: Object = ctx.globals().get("Symbol")?;
+    let iterator: Value = symbol.get("iterator")?;
+    // SAFETY: the context and the symbol are live. The atom is kept for the
+    // runtime's life (a well-known symbol's atom is never freed anyway).
+    let atom = unsafe { qjs::JS_ValueToAtom(raw, iterator.as_raw()) };
+    let _ = SYMBOL_ITERATOR.set(atom);
+    // SAFETY: the context is live; `record` is a QuickJS C function of two
+    // arguments; the new function's one reference goes to the `Value`.
+    unsafe {
+        let function = qjs::JS_NewCFunction2(raw, Some(record), c"headerRecord".as_ptr(), 2, qjs::JSCFunctionEnum_JS_CFUNC_generic, 0);
+        if qjs::JS_IsException(function) {
             return Err(JsError::Exception);
         }
-        Ok(Value::from_raw(ctx.clone(), value))
+        Ok(Value::from_raw(ctx.clone(), function))
     }
 }
 
-/// The name lower-cased (the same string when it already is), or None when
-/// it is not an HTTP token.
-fn lower_case_token<'js>(ctx: &Ctx<'js>, name: &Value<'js>) -> JsResult<Option<Value<'js>>> {
-    with_utf8(ctx, name, |bytes| {
-        if bytes.is_empty() || !bytes.iter().all(is_token_byte) {
-            return Ok(None);
-        }
-        if !bytes.iter().any(u8::is_ascii_uppercase) {
-            return Ok(Some(name.clone()));
-        }
-        let lower = bytes.to_ascii_lowercase();
-        // A token is ASCII, so this is valid UTF-8.
-        let lower = std::str::from_utf8(&lower).expect("a token is ASCII");
-        Ok(Some(javy::quickjs::String::from_str(ctx.clone(), lower)?.into_value()))
-    })
+fn read_as(outcome: RecordRead) -> qjs::JSValue {
+    qjs::JS_MKVAL(qjs::JS_TAG_INT, outcome as i32)
 }
 
-/// The value as a header value needing no further work, or None.
-fn plain_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> JsResult<Option<Value<'js>>> {
-    if value.is_number() {
-        // What String() gives; a number has no whitespace or line break.
-        // SAFETY: the context and the value are live; converting a number
-        // calls no JS code.
-        return owned(ctx, unsafe { qjs::JS_ToString(ctx.as_raw().as_ptr(), value.as_raw()) }).map(Some);
+/// Frees values this module owns.
+///
+/// # Safety
+///
+/// Each value is owned by the caller and not used afterwards.
+unsafe fn free_all(ctx: *mut qjs::JSContext, values: &[qjs::JSValue]) {
+    for value in values {
+        // SAFETY: as the contract says.
+        unsafe { qjs::JS_FreeValue(ctx, *value) };
     }
-    if !value.is_string() {
-        return Ok(None);
+}
+
+/// QuickJS left an exception pending (it ran out of memory).
+struct ExceptionPending;
+
+/// New references to a header's name, lower-cased (the same string when it
+/// already is), and value as `Headers` keeps them, or None when either needs
+/// what only fetch-api.js does: the name is not an HTTP token, or the value
+/// is not a number or a string that needs no trimming and holds no line
+/// break or NUL.
+///
+/// # Safety
+///
+/// `ctx`, `name` and `value` are live.
+unsafe fn normalize(
+    ctx: *mut qjs::JSContext,
+    name: qjs::JSValue,
+    value: qjs::JSValue,
+) -> Result<Option<(qjs::JSValue, qjs::JSValue)>, ExceptionPending> {
+    // SAFETY: as the contract says; converting a number calls no JS code.
+    unsafe {
+        let name = utf8(ctx, name, |bytes| {
+            if bytes.is_empty() || !bytes.iter().all(is_token_byte) {
+                Ok(None)
+            } else if !bytes.iter().any(u8::is_ascii_uppercase) {
+                Ok(Some(qjs::JS_DupValue(ctx, name)))
+            } else {
+                let lower = bytes.to_ascii_lowercase();
+                let string = qjs::JS_NewStringLen(ctx, lower.as_ptr().cast(), lower.len() as _);
+                if qjs::JS_IsException(string) { Err(ExceptionPending) } else { Ok(Some(string)) }
+            }
+        })??;
+        let Some(name) = name else { return Ok(None) };
+        let value = if qjs::JS_IsNumber(value) {
+            // What String() gives; a number has no whitespace or line break.
+            let text = qjs::JS_ToString(ctx, value);
+            if qjs::JS_IsException(text) { Err(ExceptionPending) } else { Ok(Some(text)) }
+        } else if qjs::JS_IsString(value) {
+            utf8(ctx, value, |bytes| is_plain_header_value(bytes).then(|| qjs::JS_DupValue(ctx, value)))
+        } else {
+            Ok(None)
+        };
+        match value {
+            Ok(Some(value)) => Ok(Some((name, value))),
+            other => {
+                qjs::JS_FreeValue(ctx, name);
+                other.map(|_| None)
+            }
+        }
     }
-    with_utf8(ctx, value, |bytes| Ok(is_plain_header_value(bytes).then(|| value.clone())))
 }
 
 /// Runs `read` on a string's UTF-8 bytes. QuickJS lends an ASCII string's
 /// own bytes without copying them.
-fn with_utf8<'js, T>(ctx: &Ctx<'js>, text: &Value<'js>, read: impl FnOnce(&[u8]) -> JsResult<T>) -> JsResult<T> {
-    let raw = ctx.as_raw().as_ptr();
+///
+/// # Safety
+///
+/// `ctx` and `text` are live.
+unsafe fn utf8<T>(ctx: *mut qjs::JSContext, text: qjs::JSValue, read: impl FnOnce(&[u8]) -> T) -> Result<T, ExceptionPending> {
     let mut length = 0;
-    // SAFETY: the context and the string are live; the bytes stay valid
-    // until JS_FreeCString, after `read` has returned.
+    // SAFETY: as the contract says; the bytes stay valid until
+    // JS_FreeCString, after `read` has returned.
     unsafe {
-        let bytes = qjs::JS_ToCStringLen(raw, &mut length, text.as_raw());
+        let bytes = qjs::JS_ToCStringLen(ctx, &mut length, text);
         if bytes.is_null() {
-            return Err(JsError::Exception);
+            return Err(ExceptionPending);
         }
         let result = read(std::slice::from_raw_parts(bytes.cast::<u8>(), length as usize));
-        qjs::JS_FreeCString(raw, bytes);
-        result
-    }
-}
-
-/// An object's own enumerable string keys, as QuickJS lists them, held
-/// until dropped.
-struct OwnEnumerableNames {
-    raw: *mut qjs::JSContext,
-    entries: *mut qjs::JSPropertyEnum,
-    count: u32,
-}
-
-impl OwnEnumerableNames {
-    fn of(ctx: &Ctx<'_>, object: &Object<'_>) -> JsResult<Self> {
-        let raw = ctx.as_raw().as_ptr();
-        let mut names = OwnEnumerableNames { raw, entries: std::ptr::null_mut(), count: 0 };
-        let flags = (qjs::JS_GPN_STRING_MASK | qjs::JS_GPN_ENUM_ONLY) as i32;
-        // SAFETY: the context and the object are live; on success QuickJS
-        // hands over `count` entries, freed in `drop`. A proxy's throwing
-        // trap leaves the exception pending.
-        if unsafe { qjs::JS_GetOwnPropertyNames(raw, &mut names.entries, &mut names.count, object.as_raw(), flags) } < 0 {
-            return Err(JsError::Exception);
-        }
-        Ok(names)
-    }
-
-    fn atoms(&self) -> &[qjs::JSPropertyEnum] {
-        if self.entries.is_null() {
-            return &[];
-        }
-        // SAFETY: QuickJS returned `count` entries at `entries`, alive until drop.
-        unsafe { std::slice::from_raw_parts(self.entries, self.count as usize) }
-    }
-}
-
-impl Drop for OwnEnumerableNames {
-    fn drop(&mut self) {
-        if !self.entries.is_null() {
-            // SAFETY: the entries QuickJS returned, freed once.
-            unsafe { qjs::JS_FreePropertyEnum(self.raw, self.entries, self.count) };
-        }
+        qjs::JS_FreeCString(ctx, bytes);
+        Ok(result)
     }
 }

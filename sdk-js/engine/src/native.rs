@@ -83,7 +83,7 @@ pub fn object<'js>(ctx: &Ctx<'js>) -> JsResult<Object<'js>> {
         })?,
     )?;
     native.set("isPlainHeaderValue", Function::new(ctx.clone(), headers::is_plain_string)?)?;
-    native.set("headerRecord", Function::new(ctx.clone(), headers::record)?)?;
+    native.set("headerRecord", headers::record_function(ctx)?)?;
     native.set("requestHeaders", Function::new(ctx.clone(), request_headers)?)?;
     native.set(
         "decodeUtf8",
