@@ -1,7 +1,7 @@
 //! Shared set-up for edgefn's benchmarks.
 
 use edgefn_host::sandbox::limits::Limits;
-use edgefn_host::sandbox::{ModuleState, Sandbox, SandboxConfig};
+use edgefn_host::sandbox::{ModuleState, Sandbox, SandboxConfig, SlotGroup};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,19 +22,21 @@ pub async fn sandbox() -> Sandbox {
     .expect("building the sandbox")
 }
 
-/// A function as the server runs it: its bytecode, and its module state
-/// when its module could be evaluated ahead.
+/// A function as the server runs it: its bytecode, its module state when
+/// its module could be evaluated ahead, and the pool slots it runs in.
 #[derive(Clone)]
 pub struct Function {
+    pub group: SlotGroup,
     pub bytecode: Arc<[u8]>,
     pub module_state: Option<Arc<ModuleState>>,
 }
 
 /// Compiles `source` with default limits and prepares its module state, as
-/// the server does when it loads a deployment.
+/// the server does when it loads a deployment (the source stands in for the
+/// function's name, which picks its slot group).
 pub async fn compile(sandbox: &Sandbox, source: &str) -> Function {
     let execution = sandbox.compile(source, &Limits::DEFAULT).await.expect("sandbox capacity");
     let bytecode: Arc<[u8]> = execution.result.expect("the benchmark function compiles").into();
     let module_state = sandbox.prepare(&bytecode, &Limits::DEFAULT).await.expect("sandbox capacity");
-    Function { bytecode, module_state }
+    Function { group: sandbox.slot_group(source), bytecode, module_state }
 }

@@ -15,7 +15,7 @@ use crate::capabilities::outbound_http::egress::Allowlist;
 use crate::entities::{function, function_version};
 use crate::error::ApiError;
 use crate::sandbox::limits::{LimitOverrides, Limits};
-use crate::sandbox::{ModuleState, Outcome, Sandbox};
+use crate::sandbox::{ModuleState, Outcome, Sandbox, SlotGroup};
 use crate::secrets::Secrets;
 use chrono::{DateTime, Utc};
 use edgefn_compiler::{Artifact, CompileError};
@@ -94,6 +94,8 @@ pub struct ActiveDeployment {
     /// instead of evaluating it per request; `None` when its evaluation
     /// calls the host (see `sandbox/module_state.rs`).
     pub module_state: Option<Arc<ModuleState>>,
+    /// The pool slots its requests run in (see `sandbox::SlotGroup`).
+    pub slot_group: SlotGroup,
     /// The limits in effect.
     pub limits: Limits,
     /// Who may call it; read with the deployment, so a policy change takes
@@ -399,6 +401,7 @@ impl Deployments {
             version,
             bytecode: artifact.bytecode.into(),
             module_state,
+            slot_group: self.sandbox.slot_group(name),
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),
@@ -488,6 +491,7 @@ impl Deployments {
             version,
             bytecode: bytecode.into(),
             module_state,
+            slot_group: self.sandbox.slot_group(name),
             limits,
             access,
             database_role: manifest.database_role.unwrap_or_default(),

@@ -1,13 +1,59 @@
 //! The compiled engine image, cached on disk so a restart skips Wizer and
 //! Cranelift (about two seconds) and maps the machine code instead.
 //!
-//! Invariant: bytes are only handed to `Component::deserialize` after their
-//! SHA-256 matches the digest written beside them. A truncated or tampered
-//! cache file is rebuilt, never executed.
+//! Invariant: bytes are only handed to wasmtime after their SHA-256 matches
+//! the digest written beside them. A truncated or tampered cache file is
+//! rebuilt, never executed.
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use super::store::StoreState;
 use wasmtime::component::{Component, Linker};
+
+/// The serialized engine image, verified, from which the sandbox loads its
+/// copies of the engine (`sandbox/mod.rs`, `EngineCopy`).
+pub struct EngineImage {
+    bytes: Vec<u8>,
+    /// The same bytes in a file of this process's own, unlinked, which every
+    /// copy maps: the machine code is then in memory once, however many
+    /// copies there are (each loaded from `bytes` would hold its own 6.8 MB).
+    /// None when no such file could be made.
+    mapped: Option<std::fs::File>,
+}
+
+impl EngineImage {
+    fn new(bytes: Vec<u8>, dir: &Path) -> Self {
+        let mapped = private_copy(&bytes, dir)
+            .inspect_err(|e| tracing::warn!(error = %e, "could not map the engine image from a file; each copy keeps its own"))
+            .ok();
+        EngineImage { bytes, mapped }
+    }
+
+    /// Loads one more copy of the engine: another module to wasmtime, with
+    /// the same code and memory image.
+    pub fn load(&self, engine: &wasmtime::Engine) -> anyhow::Result<Component> {
+        // SAFETY: the bytes were produced by `Component::serialize` of this
+        // very build, and their digest matched (or this process made them);
+        // the file is ours, unlinked, and never written after it was filled.
+        let component = unsafe {
+            match &self.mapped {
+                Some(file) => Component::deserialize_file(engine, format!("/proc/self/fd/{}", file.as_raw_fd())),
+                None => Component::deserialize(engine, &self.bytes),
+            }
+        };
+        Ok(component?)
+    }
+}
+
+/// `bytes` in a new file in `dir` that only the returned handle still names.
+fn private_copy(bytes: &[u8], dir: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!(".engine-mapped-{}-{:x}", std::process::id(), rand::random::<u64>()));
+    std::fs::write(&path, bytes)?;
+    let file = std::fs::File::open(&path);
+    std::fs::remove_file(&path)?;
+    file
+}
 
 /// Loads the engine image from `cache_dir`, or builds and caches it.
 pub async fn load_or_build(
@@ -15,7 +61,7 @@ pub async fn load_or_build(
     linker: &Linker<StoreState>,
     init_state: StoreState,
     cache_dir: &Path,
-) -> anyhow::Result<Component> {
+) -> anyhow::Result<EngineImage> {
     let name = format!(
         "engine-{}-edgefn-{}",
         &edgefn_compiler::engine_fingerprint()[..16],
@@ -30,7 +76,7 @@ pub async fn load_or_build(
             // very build (the file name carries the engine fingerprint) and
             // their digest matches; wasmtime re-checks engine compatibility.
             match unsafe { Component::deserialize(engine, &bytes) } {
-                Ok(component) => return Ok(component),
+                Ok(_) => return Ok(EngineImage::new(bytes, cache_dir)),
                 Err(e) => tracing::warn!(path = %image_path.display(), error = %e, "engine cache unusable; rebuilding"),
             }
         }
@@ -47,7 +93,7 @@ pub async fn load_or_build(
     if let Err(e) = write_atomically(cache_dir, &image_path, &bytes, &digest_path) {
         tracing::warn!(error = %e, "could not cache the engine image; the next start rebuilds it");
     }
-    Ok(component)
+    Ok(EngineImage::new(bytes, cache_dir))
 }
 
 /// `Ok(None)` when nothing is cached; `Err` with a reason when the cache is
@@ -92,5 +138,17 @@ mod tests {
         assert!(read_verified(&image, &digest).unwrap_err().contains("does not match"));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(read_verified(&image, &digest).unwrap(), None);
+    }
+
+    #[test]
+    fn the_mapped_copy_is_named_by_no_path() {
+        use std::io::Read;
+        let dir = std::env::temp_dir().join(format!("edgefn-engine-mapped-{}", std::process::id()));
+        let mut file = private_copy(b"machine code", &dir).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left in the cache directory");
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"machine code");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

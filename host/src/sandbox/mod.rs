@@ -183,16 +183,20 @@ type PrepareParams<'a> = (&'a [u8],);
 type PrepareResults = (Result<(), Failure>,);
 type ResumeParams = (u32,);
 
+/// How many copies of the engine requests run in: functions are spread over
+/// them, each function always on the same one (see [`EngineCopy`]).
+const SLOT_GROUPS: usize = 4;
+
 /// The engine image, pre-instantiated, with the pool in front of it.
 pub struct Sandbox {
     engine: wasmtime::Engine,
-    pre: FunctionPre<StoreState>,
-    /// `handler.handle`, `prepare` and `resume`, found and type-checked once
-    /// (see [`HandlerExports`]): the bindings' own instantiation looks up and
-    /// type-checks every export of the world, the compiler's too, for each
-    /// instance: 9.4K of the 493.5K machine instructions of a hello-world
-    /// request (callgrind, `benches/instructions.sh`).
-    exports: HandlerExports,
+    /// What requests run in, one copy per group of functions.
+    serving: Vec<EngineCopy>,
+    /// What deploy-time work runs in: compiling sources, preparing module
+    /// states, a fresh instance's memory.
+    setup: EngineCopy,
+    /// Which group each function name is in, and how many are in each.
+    groups: std::sync::Mutex<SlotGroups>,
     /// A fresh instance's memory, which module states are the difference from.
     pristine: module_state::SavedMemory,
     slots: Arc<Semaphore>,
@@ -200,25 +204,92 @@ pub struct Sandbox {
     _epoch: EpochTicker,
 }
 
+/// A group of functions whose requests share pool slots with each other only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotGroup(usize);
+
+#[derive(Default)]
+struct SlotGroups {
+    by_function: std::collections::HashMap<String, SlotGroup>,
+    members: [usize; SLOT_GROUPS],
+}
+
+impl SlotGroups {
+    /// `function`'s group, which a function seen for the first time gets:
+    /// the one with the fewest, the first of those.
+    fn of(&mut self, function: &str) -> SlotGroup {
+        if let Some(&group) = self.by_function.get(function) {
+            return group;
+        }
+        let fewest = (0..SLOT_GROUPS).min_by_key(|&index| (self.members[index], index)).expect("SLOT_GROUPS > 0");
+        self.members[fewest] += 1;
+        self.by_function.insert(function.to_owned(), SlotGroup(fewest));
+        SlotGroup(fewest)
+    }
+}
+
+/// One loaded copy of the engine component, pre-instantiated.
+///
+/// Why several of the same: a pool slot keeps every page any instance wrote
+/// in it as a private copy, and each later reset of that slot copies all of
+/// them back from the image, so what one function writes is paid for by
+/// every request the slot serves afterwards, whichever function it runs.
+/// wasmtime gives a slot back to an instance of the module it last held when
+/// it can, and maps the image afresh when the module changes, so copies of
+/// the engine (other modules to wasmtime) keep functions in separate slots:
+/// deploy-time work, which writes far more than a request (a compile of
+/// hello world writes about 290 pages, a request about 32), in its own, and
+/// requests in one of [`SLOT_GROUPS`] by function. The copies map their
+/// machine code and their memory image from one file
+/// (`engine_image::EngineImage`), so a copy costs about 2 MB of resident
+/// memory, not the image's 8 MB again. Measured in `benches/README.md`
+/// (fifth session): hello world after the JSON API had run in the same
+/// server, in ABBA order, 1.08-1.11× the requests per second with the two
+/// in separate groups than with them sharing slots.
+struct EngineCopy {
+    pre: FunctionPre<StoreState>,
+    /// `handler.handle`, `prepare` and `resume`, found and type-checked once
+    /// (see [`HandlerExports`]): the bindings' own instantiation looks up and
+    /// type-checks every export of the world, the compiler's too, for each
+    /// instance: 9.4K of the 493.5K machine instructions of a hello-world
+    /// request (callgrind, `benches/instructions.sh`).
+    exports: HandlerExports,
+}
+
+impl EngineCopy {
+    fn new(linker: &wasmtime::component::Linker<StoreState>, component: &wasmtime::component::Component) -> anyhow::Result<Self> {
+        Ok(EngineCopy { pre: FunctionPre::new(linker.instantiate_pre(component)?)?, exports: HandlerExports::find(component)? })
+    }
+}
+
 impl Sandbox {
     /// Builds the engine (or loads it from the cache) and pre-instantiates it.
     pub async fn new(config: SandboxConfig) -> anyhow::Result<Self> {
         let engine = wasmtime::Engine::new(&engine_config(&config))?;
         let linker = store::linker(&engine)?;
-        let component =
+        let image =
             engine_image::load_or_build(&engine, &linker, StoreState::for_setup(&config), &config.cache_dir).await?;
-        let pre = FunctionPre::new(linker.instantiate_pre(&component)?)?;
-        let exports = HandlerExports::find(&component)?;
-        let pristine = prepare_memory_images(&engine, &pre, &exports, &config).await?;
+        let setup = EngineCopy::new(&linker, &image.load(&engine)?)?;
+        let serving =
+            (0..SLOT_GROUPS).map(|_| EngineCopy::new(&linker, &image.load(&engine)?)).collect::<anyhow::Result<Vec<_>>>()?;
+        let pristine = prepare_memory_images(&engine, &setup, &serving, &config).await?;
         Ok(Sandbox {
             _epoch: EpochTicker::start(engine.clone()),
             slots: Arc::new(Semaphore::new(config.max_instances as usize)),
             engine,
-            pre,
-            exports,
+            serving,
+            setup,
+            groups: Default::default(),
             pristine,
             config,
         })
+    }
+
+    /// The group `function`'s requests run in: the same for as long as the
+    /// server runs; a function seen for the first time joins the group with
+    /// the fewest.
+    pub fn slot_group(&self, function: &str) -> SlotGroup {
+        self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).of(function)
     }
 
     /// Instances running right now (request and compile slots in use).
@@ -229,7 +300,7 @@ impl Sandbox {
     /// Compiles a function source to bytecode in a fresh, limited instance.
     pub async fn compile(&self, source: &str, limits: &Limits) -> Result<Execution<Vec<u8>>, Overloaded> {
         let source = source.to_owned();
-        self.run(limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
+        self.run(&self.setup, limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
             let function = edgefn_world::Function::new(&mut *store, instance)?;
             let compiled = function.edgefn_function_compiler().call_compile(&mut *store, &source).await?;
             Ok(compiled.map_err(|e| ExecutionError {
@@ -248,9 +319,9 @@ impl Sandbox {
     /// randomness, a secret, the database or the network), which every
     /// request must then see for itself.
     pub async fn prepare(&self, bytecode: &[u8], limits: &Limits) -> Result<Option<Arc<ModuleState>>, Overloaded> {
-        let exports = self.exports;
+        let exports = self.setup.exports;
         let execution = self
-            .run(limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
+            .run(&self.setup, limits, Capabilities::default(), None, async move |store: &mut Store<StoreState>, instance: &Instance| {
                 let prepare = exports.prepare(store, instance);
                 let (prepared,) = prepare.call_async(&mut *store, (bytecode,)).await?;
                 let state = store.data_mut();
@@ -286,6 +357,7 @@ impl Sandbox {
     #[allow(clippy::too_many_arguments)]
     pub async fn invoke(
         &self,
+        group: SlotGroup,
         bytecode: Arc<[u8]>,
         module_state: Option<Arc<ModuleState>>,
         request: Request,
@@ -294,8 +366,9 @@ impl Sandbox {
         capabilities: Capabilities,
         trace: &InvocationTrace,
     ) -> Result<Execution<Response>, Overloaded> {
-        let exports = self.exports;
-        self.run(limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
+        let copy = &self.serving[group.0];
+        let exports = copy.exports;
+        self.run(copy, limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
             let bytecode: &[u8] = match module_state {
                 Some(state) => {
                     let resume = exports.resume(store, instance);
@@ -316,6 +389,7 @@ impl Sandbox {
 
     async fn run<T>(
         &self,
+        copy: &EngineCopy,
         limits: &Limits,
         capabilities: Capabilities,
         trace: Option<&InvocationTrace>,
@@ -346,7 +420,7 @@ impl Sandbox {
         // epoch check, so the deadline is also enforced from outside.
         let mut execute_span = None;
         let outcome = tokio::time::timeout_at(deadline.into(), async {
-            let instance = self.pre.instance_pre().instantiate_async(&mut store).await?;
+            let instance = copy.pre.instance_pre().instantiate_async(&mut store).await?;
             timings.instantiate_us = micros(started.elapsed());
             if let Some(trace) = trace {
                 let (span, cx) = spans::started(trace, started_wall);
@@ -392,7 +466,7 @@ impl Sandbox {
 /// component's exports.
 ///
 /// Invariant: the sandbox calls them only once [`HandlerExports::typecheck`]
-/// has passed on an instance of the same component (`prepare_memory_images`,
+/// has passed on an instance of the same component (`instantiate_at_startup`,
 /// before the sandbox exists), so an instance's functions are typed without
 /// checking them again.
 #[derive(Clone, Copy)]
@@ -460,10 +534,36 @@ where
     unsafe { TypedFunc::new_unchecked(func) }
 }
 
-/// Instantiates the engine image once before the first request, checks that
-/// the handler's exports have the types the sandbox calls them with, and
-/// saves the fresh instance's memory (`handler.prepare` with no module),
-/// which module states are the difference from.
+/// Instantiates every copy of the engine image once before the first
+/// request, checks that the handler's exports have the types the sandbox
+/// calls them with, and saves a fresh instance's memory (`handler.prepare`
+/// with no module, in the setup copy: reading the whole memory maps in every
+/// page of the slot, which each later reset of that slot would scan), which
+/// module states are the difference from. The copies load the same bytes, so
+/// their fresh memories are the same.
+async fn prepare_memory_images(
+    engine: &wasmtime::Engine,
+    setup: &EngineCopy,
+    serving: &[EngineCopy],
+    config: &SandboxConfig,
+) -> anyhow::Result<module_state::SavedMemory> {
+    for copy in serving {
+        drop(instantiate_at_startup(engine, copy, config).await?);
+    }
+    let (mut store, instance) = instantiate_at_startup(engine, setup, config).await?;
+    store.data_mut().save_whole_memory = true;
+    let prepare = setup.exports.prepare(&mut store, &instance);
+    let (prepared,) = prepare.call_async(&mut store, (&[],)).await?;
+    prepared.map_err(|failure| anyhow::anyhow!("saving a fresh instance's memory: {}", failure.message))?;
+    let (pristine, _stack) = store
+        .data_mut()
+        .saved_memory
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("the engine's handler.prepare did not call module-state.save"))?;
+    Ok(pristine)
+}
+
+/// A first instance of `copy`, its handler's exports type-checked.
 ///
 /// wasmtime builds a module's copy-on-write memory image on its first
 /// instantiation, and sealing the memfd that holds it can fail with EBUSY
@@ -471,29 +571,19 @@ where
 /// the test suite: "cannot add seals to the memfd"). Done here, a failure is
 /// retried (wasmtime does not keep the error) instead of crashing a caller's
 /// request, and the first request no longer pays for building the image.
-async fn prepare_memory_images(
+async fn instantiate_at_startup(
     engine: &wasmtime::Engine,
-    pre: &FunctionPre<StoreState>,
-    exports: &HandlerExports,
+    copy: &EngineCopy,
     config: &SandboxConfig,
-) -> anyhow::Result<module_state::SavedMemory> {
+) -> anyhow::Result<(Store<StoreState>, Instance)> {
     const ATTEMPTS: u32 = 5;
     for attempt in 1..=ATTEMPTS {
         let mut store = store::unmetered(engine, StoreState::for_setup(config))?;
         store.limiter(|state| &mut state.limiter);
-        match pre.instance_pre().instantiate_async(&mut store).await {
+        match copy.pre.instance_pre().instantiate_async(&mut store).await {
             Ok(instance) => {
-                exports.typecheck(&mut store, &instance)?;
-                store.data_mut().save_whole_memory = true;
-                let prepare = exports.prepare(&mut store, &instance);
-                let (prepared,) = prepare.call_async(&mut store, (&[],)).await?;
-                prepared.map_err(|failure| anyhow::anyhow!("saving a fresh instance's memory: {}", failure.message))?;
-                let (pristine, _stack) = store
-                    .data_mut()
-                    .saved_memory
-                    .take()
-                    .ok_or_else(|| anyhow::anyhow!("the engine's handler.prepare did not call module-state.save"))?;
-                return Ok(pristine);
+                copy.exports.typecheck(&mut store, &instance)?;
+                return Ok((store, instance));
             }
             Err(error) if attempt < ATTEMPTS => {
                 tracing::warn!(attempt, error = %format!("{error:#}"), "preparing the engine's memory image failed; retrying");
@@ -601,5 +691,21 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_are_spread_over_the_slot_groups_and_keep_theirs() {
+        let mut groups = SlotGroups::default();
+        let first: Vec<SlotGroup> = (0..SLOT_GROUPS).map(|i| groups.of(&format!("f{i}"))).collect();
+        // One function per group before any group gets a second.
+        assert_eq!(first, (0..SLOT_GROUPS).map(SlotGroup).collect::<Vec<_>>());
+        assert_eq!(groups.of("f1"), SlotGroup(1), "a function keeps its group");
+        assert_eq!(groups.of("next"), SlotGroup(0), "then the groups fill up in turn");
+        assert_eq!(groups.members.iter().sum::<usize>(), SLOT_GROUPS + 1);
     }
 }
