@@ -185,7 +185,7 @@ type ResumeParams = (u32,);
 
 /// How many copies of the engine requests run in: functions are spread over
 /// them, each function always on the same one (see [`EngineCopy`]).
-const SLOT_GROUPS: usize = 4;
+pub const SLOT_GROUPS: usize = 4;
 
 /// The engine image, pre-instantiated, with the pool in front of it.
 pub struct Sandbox {
