@@ -12,21 +12,29 @@ use wasmtime::component::{Component, Linker};
 
 /// The serialized engine image, verified, from which the sandbox loads its
 /// copies of the engine (`sandbox/mod.rs`, `EngineCopy`).
-pub struct EngineImage {
-    bytes: Vec<u8>,
-    /// The same bytes in a file of this process's own, unlinked, which every
-    /// copy maps: the machine code is then in memory once, however many
-    /// copies there are (each loaded from `bytes` would hold its own 6.8 MB).
-    /// None when no such file could be made.
-    mapped: Option<std::fs::File>,
+pub enum EngineImage {
+    /// The bytes in a file of this process's own, unlinked, which every copy
+    /// maps: the machine code and the memory image are then in memory once,
+    /// however many copies there are.
+    Mapped(std::fs::File),
+    /// Where no such file could be made or mapped: each copy holds its own
+    /// (6.8 MB).
+    InMemory(Vec<u8>),
 }
 
 impl EngineImage {
-    fn new(bytes: Vec<u8>, dir: &Path) -> Self {
-        let mapped = private_copy(&bytes, dir)
-            .inspect_err(|e| tracing::warn!(error = %e, "could not map the engine image from a file; each copy keeps its own"))
-            .ok();
-        EngineImage { bytes, mapped }
+    fn new(engine: &wasmtime::Engine, bytes: Vec<u8>, dir: &Path) -> Self {
+        let mapped = private_copy(&bytes, dir).map_err(anyhow::Error::from).and_then(|file| {
+            let image = EngineImage::Mapped(file);
+            image.load(engine).map(|_| image)
+        });
+        match mapped {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not map the engine image from a file; each copy of the engine keeps its own");
+                EngineImage::InMemory(bytes)
+            }
+        }
     }
 
     /// Loads one more copy of the engine: another module to wasmtime, with
@@ -36,9 +44,9 @@ impl EngineImage {
         // very build, and their digest matched (or this process made them);
         // the file is ours, unlinked, and never written after it was filled.
         let component = unsafe {
-            match &self.mapped {
-                Some(file) => Component::deserialize_file(engine, format!("/proc/self/fd/{}", file.as_raw_fd())),
-                None => Component::deserialize(engine, &self.bytes),
+            match self {
+                EngineImage::Mapped(file) => Component::deserialize_file(engine, format!("/proc/self/fd/{}", file.as_raw_fd())),
+                EngineImage::InMemory(bytes) => Component::deserialize(engine, bytes),
             }
         };
         Ok(component?)
@@ -49,10 +57,12 @@ impl EngineImage {
 fn private_copy(bytes: &[u8], dir: &Path) -> std::io::Result<std::fs::File> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!(".engine-mapped-{}-{:x}", std::process::id(), rand::random::<u64>()));
-    std::fs::write(&path, bytes)?;
-    let file = std::fs::File::open(&path);
-    std::fs::remove_file(&path)?;
-    file
+    let file = std::fs::write(&path, bytes).and_then(|()| std::fs::File::open(&path));
+    // Unlinked whether or not it was filled: nothing is left behind.
+    let removed = std::fs::remove_file(&path);
+    let file = file?;
+    removed?;
+    Ok(file)
 }
 
 /// Loads the engine image from `cache_dir`, or builds and caches it.
@@ -76,7 +86,7 @@ pub async fn load_or_build(
             // very build (the file name carries the engine fingerprint) and
             // their digest matches; wasmtime re-checks engine compatibility.
             match unsafe { Component::deserialize(engine, &bytes) } {
-                Ok(_) => return Ok(EngineImage::new(bytes, cache_dir)),
+                Ok(_) => return Ok(EngineImage::new(engine, bytes, cache_dir)),
                 Err(e) => tracing::warn!(path = %image_path.display(), error = %e, "engine cache unusable; rebuilding"),
             }
         }
@@ -93,7 +103,7 @@ pub async fn load_or_build(
     if let Err(e) = write_atomically(cache_dir, &image_path, &bytes, &digest_path) {
         tracing::warn!(error = %e, "could not cache the engine image; the next start rebuilds it");
     }
-    Ok(EngineImage::new(bytes, cache_dir))
+    Ok(EngineImage::new(engine, bytes, cache_dir))
 }
 
 /// `Ok(None)` when nothing is cached; `Err` with a reason when the cache is

@@ -241,8 +241,9 @@ impl SlotGroups {
 /// hello world writes about 290 pages, a request about 32), in its own, and
 /// requests in one of [`SLOT_GROUPS`] by function. The copies map their
 /// machine code and their memory image from one file
-/// (`engine_image::EngineImage`), so a copy costs about 2 MB of resident
-/// memory, not the image's 8 MB again. Measured in `benches/README.md`
+/// (`engine_image::EngineImage`), so they share those pages: measured, the
+/// server's proportional set size is unchanged by them (RSS, which counts
+/// a shared page once per mapping, is not). Measured in `benches/README.md`
 /// (fifth session): hello world after the JSON API had run in the same
 /// server, in ABBA order, 1.08-1.11× the requests per second with the two
 /// in separate groups than with them sharing slots.
