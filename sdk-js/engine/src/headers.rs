@@ -44,7 +44,8 @@ enum RecordRead {
 }
 
 /// `Symbol.iterator` as an atom, taken once when `native` is built (in the
-/// snapshot); a well-known symbol's atom is never freed.
+/// snapshot). A well-known symbol is one of QuickJS's predefined atoms: never
+/// freed, and the same number in any runtime.
 static SYMBOL_ITERATOR: std::sync::OnceLock<qjs::JSAtom> = std::sync::OnceLock::new();
 
 /// `native.headerRecord(init, list)`, as a QuickJS C function: when `init` is
@@ -157,6 +158,9 @@ pub fn record_function<'js>(ctx: &Ctx<'js>) -> JsResult<Value<'js>> {
     // SAFETY: the context and the symbol are live. The atom is kept for the
     // runtime's life (a well-known symbol's atom is never freed anyway).
     let atom = unsafe { qjs::JS_ValueToAtom(raw, iterator.as_raw()) };
+    if atom == qjs::JS_ATOM_NULL {
+        return Err(JsError::Exception);
+    }
     let _ = SYMBOL_ITERATOR.set(atom);
     // SAFETY: the context is live; `record` is a QuickJS C function of two
     // arguments; the new function's one reference goes to the `Value`.
