@@ -1,5 +1,7 @@
-//! The wasmtime sandbox: one engine image, pre-instantiated once, and a fresh
-//! instance with its own store and hard limits for every request.
+//! The wasmtime sandbox: one engine image, loaded as a few modules that keep
+//! their pool slots apart (deploy-time work, and groups of functions: see
+//! [`EngineCopy`]), each pre-instantiated once, and a fresh instance with its
+//! own store and hard limits for every request.
 //!
 //! Invariants:
 //! - an instance never outlives the request that created it, and never sees
