@@ -1,6 +1,6 @@
 //! The wasmtime sandbox: one engine image, loaded as a few modules that keep
 //! their pool slots apart (deploy-time work, and groups of functions: see
-//! [`EngineCopy`]), each pre-instantiated once, and a fresh instance with its
+//! `EngineCopy`), each pre-instantiated once, and a fresh instance with its
 //! own store and hard limits for every request.
 //!
 //! Invariants:
@@ -186,7 +186,7 @@ type PrepareResults = (Result<(), Failure>,);
 type ResumeParams = (u32,);
 
 /// How many copies of the engine requests run in: functions are spread over
-/// them, each function always on the same one (see [`EngineCopy`]).
+/// them, each function always on the same one (see `EngineCopy`).
 pub const SLOT_GROUPS: usize = 4;
 
 /// The engine image, pre-instantiated, with the pool in front of it.
