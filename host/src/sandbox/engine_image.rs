@@ -23,16 +23,22 @@ pub enum EngineImage {
 }
 
 impl EngineImage {
-    fn new(engine: &wasmtime::Engine, bytes: Vec<u8>, dir: &Path) -> Self {
+    /// The image of `bytes`, and a first copy of the engine loaded from it,
+    /// which is also the check that it loads: from a file where one can be
+    /// made and mapped, else from the bytes. An error means the bytes do not
+    /// load in this engine.
+    fn open(engine: &wasmtime::Engine, bytes: Vec<u8>, dir: &Path) -> anyhow::Result<(Self, Component)> {
         let mapped = private_copy(&bytes, dir).map_err(anyhow::Error::from).and_then(|file| {
             let image = EngineImage::Mapped(file);
-            image.load(engine).map(|_| image)
+            image.load(engine).map(|component| (image, component))
         });
         match mapped {
-            Ok(image) => image,
+            Ok(opened) => Ok(opened),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "could not map the engine image from a file; each copy of the engine keeps its own");
-                EngineImage::InMemory(bytes)
+                let image = EngineImage::InMemory(bytes);
+                let component = image.load(engine)?;
+                Ok((image, component))
             }
         }
     }
@@ -65,13 +71,14 @@ fn private_copy(bytes: &[u8], dir: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Loads the engine image from `cache_dir`, or builds and caches it.
+/// Loads the engine image from `cache_dir`, or builds and caches it; with
+/// a first copy of the engine loaded from it.
 pub async fn load_or_build(
     engine: &wasmtime::Engine,
     linker: &Linker<StoreState>,
     init_state: StoreState,
     cache_dir: &Path,
-) -> anyhow::Result<EngineImage> {
+) -> anyhow::Result<(EngineImage, Component)> {
     let name = format!(
         "engine-{}-edgefn-{}",
         &edgefn_compiler::engine_fingerprint()[..16],
@@ -82,12 +89,12 @@ pub async fn load_or_build(
 
     match read_verified(&image_path, &digest_path) {
         Ok(Some(bytes)) => {
-            // SAFETY: the bytes were produced by `Component::serialize` in this
-            // very build (the file name carries the engine fingerprint) and
-            // their digest matches; wasmtime re-checks engine compatibility.
-            match unsafe { Component::deserialize(engine, &bytes) } {
-                Ok(_) => return Ok(EngineImage::new(engine, bytes, cache_dir)),
-                Err(e) => tracing::warn!(path = %image_path.display(), error = %e, "engine cache unusable; rebuilding"),
+            // The bytes were produced by `Component::serialize` in this very
+            // build (the file name carries the engine fingerprint) and their
+            // digest matches; wasmtime re-checks engine compatibility.
+            match EngineImage::open(engine, bytes, cache_dir) {
+                Ok(opened) => return Ok(opened),
+                Err(e) => tracing::warn!(path = %image_path.display(), error = %format!("{e:#}"), "engine cache unusable; rebuilding"),
             }
         }
         Ok(None) => {}
@@ -103,7 +110,7 @@ pub async fn load_or_build(
     if let Err(e) = write_atomically(cache_dir, &image_path, &bytes, &digest_path) {
         tracing::warn!(error = %e, "could not cache the engine image; the next start rebuilds it");
     }
-    Ok(EngineImage::new(engine, bytes, cache_dir))
+    EngineImage::open(engine, bytes, cache_dir)
 }
 
 /// `Ok(None)` when nothing is cached; `Err` with a reason when the cache is

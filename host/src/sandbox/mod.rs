@@ -270,9 +270,9 @@ impl Sandbox {
     pub async fn new(config: SandboxConfig) -> anyhow::Result<Self> {
         let engine = wasmtime::Engine::new(&engine_config(&config))?;
         let linker = store::linker(&engine)?;
-        let image =
+        let (image, first) =
             engine_image::load_or_build(&engine, &linker, StoreState::for_setup(&config), &config.cache_dir).await?;
-        let setup = EngineCopy::new(&linker, &image.load(&engine)?)?;
+        let setup = EngineCopy::new(&linker, &first)?;
         let serving =
             (0..SLOT_GROUPS).map(|_| EngineCopy::new(&linker, &image.load(&engine)?)).collect::<anyhow::Result<Vec<_>>>()?;
         let pristine = prepare_memory_images(&engine, &setup, &serving, &config).await?;
