@@ -10,6 +10,7 @@
 //! use are taken out first (see `prune` and [`UNUSABLE_IMPORTS`]).
 
 mod prune;
+mod shim;
 
 use prune::Stub;
 use std::path::{Path, PathBuf};
@@ -135,10 +136,11 @@ fn check_state_lives_in_memory(core: &[u8]) {
 }
 
 /// The engine's core module, less [`UNUSABLE_IMPORTS`], as a component, made
-/// as the target's linker (`wasm-component-ld`) makes it by default.
+/// as the target's linker (`wasm-component-ld`) makes it by default, except
+/// that the core module calls through the shim's table itself (`shim`).
 fn componentize(core: &[u8]) -> Vec<u8> {
     check_state_lives_in_memory(core);
-    let (pruned, removed) = prune::prune(core, UNUSABLE_IMPORTS).unwrap_or_else(|e| panic!("{e}"));
+    let (pruned, removed) = prune::prune(core, UNUSABLE_IMPORTS, None).unwrap_or_else(|e| panic!("{e}"));
     // A list that no longer matches the engine (a wasi-libc or Rust update
     // renamed an import) must be looked at, not silently do nothing.
     if removed.len() != UNUSABLE_IMPORTS.len() {
@@ -149,12 +151,14 @@ fn componentize(core: &[u8]) -> Vec<u8> {
             .collect();
         panic!("the engine no longer imports {missing:?}: update UNUSABLE_IMPORTS in compiler/build/main.rs");
     }
-    wit_component::ComponentEncoder::default()
+    let component = wit_component::ComponentEncoder::default()
         .validate(true)
         .merge_imports_based_on_semver(true)
         .module(&pruned)
         .and_then(|mut encoder| encoder.encode())
-        .unwrap_or_else(|e| panic!("making the engine a component: {e:#}"))
+        .unwrap_or_else(|e| panic!("making the engine a component: {e:#}"));
+    shim::call_through_shim_table(&component)
+        .unwrap_or_else(|e| panic!("letting the engine call wit-component's shim table itself: {e}"))
 }
 
 /// A WASI SDK layout made of symlinks into Debian's packages.

@@ -1,6 +1,7 @@
 //! Takes function imports out of a core module: each becomes a function
 //! the module defines, of the same type (see [`Stub`]), and every function
-//! index in the module is renumbered to match.
+//! index in the module is renumbered to match. It can also add the import
+//! of a table that stubs call through ([`TableImport`]).
 
 use std::collections::BTreeMap;
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode};
@@ -14,6 +15,17 @@ pub enum Stub {
     /// Returns an empty list through the return pointer (`(param i32)`):
     /// `get-environment` with no variables.
     EmptyList,
+    /// Passes its parameters on to the function in this slot of the
+    /// [`TableImport`] (`call_indirect`), and returns what it returns.
+    TableSlot(u32),
+}
+
+/// A table the rewritten module imports, after every import it had; the
+/// module's own tables are renumbered past it.
+pub struct TableImport<'a> {
+    pub module: &'a str,
+    pub name: &'a str,
+    pub ty: wasmparser::TableType,
 }
 
 /// The imports removed, by module and name, with what replaces each.
@@ -29,23 +41,27 @@ impl std::fmt::Display for PruneError {
     }
 }
 
-struct Pruner {
+struct Pruner<'a> {
     /// Function import index → its position among the removed.
     removed: BTreeMap<u32, u32>,
     /// What replaces each removed import, and its type index, by position.
     stubs: Vec<(Stub, u32)>,
     imported_functions: u32,
     defined_functions: u32,
+    /// Parameter counts, by type index.
+    parameters: Vec<usize>,
+    imported_tables: u32,
+    table_import: Option<TableImport<'a>>,
 }
 
-impl Pruner {
+impl Pruner<'_> {
     /// How many removed imports come before function `index`.
     fn removed_before(&self, index: u32) -> u32 {
         self.removed.range(..index).count() as u32
     }
 }
 
-impl Reencode for Pruner {
+impl Reencode for Pruner<'_> {
     type Error = PruneError;
 
     fn function_index(&mut self, index: u32) -> Result<u32, ReencodeError<PruneError>> {
@@ -58,6 +74,11 @@ impl Reencode for Pruner {
         } else {
             index - removed
         })
+    }
+
+    fn table_index(&mut self, table: u32) -> Result<u32, ReencodeError<PruneError>> {
+        // The added import is the last imported table.
+        Ok(if self.table_import.is_some() && table >= self.imported_tables { table + 1 } else { table })
     }
 
     fn parse_import_section(
@@ -75,6 +96,10 @@ impl Reencode for Pruner {
                 }
             }
             imports.import(import.module, import.name, self.entity_type(import.ty)?);
+        }
+        if let Some((module, name, ty)) = self.table_import.as_ref().map(|table| (table.module, table.name, table.ty)) {
+            let ty = self.table_type(ty)?;
+            imports.import(module, name, ty);
         }
         Ok(())
     }
@@ -101,7 +126,7 @@ impl Reencode for Pruner {
         for body in section {
             self.parse_function_body(code, body?)?;
         }
-        for &(stub, _) in &self.stubs {
+        for &(stub, ty) in &self.stubs {
             let mut body = wasm_encoder::Function::new([]);
             match stub {
                 Stub::Trap => {
@@ -116,6 +141,17 @@ impl Reencode for Pruner {
                         .local_get(0)
                         .i32_const(0)
                         .i32_store(at(4));
+                }
+                Stub::TableSlot(slot) => {
+                    let table = self.imported_tables;
+                    let parameters = *self.parameters.get(ty as usize).ok_or_else(|| {
+                        ReencodeError::UserError(PruneError(format!("type {ty} of a removed import is not a function type")))
+                    })?;
+                    let mut instructions = body.instructions();
+                    for local in 0..parameters {
+                        instructions.local_get(local as u32);
+                    }
+                    instructions.i32_const(slot as i32).call_indirect(table, ty);
                 }
             }
             body.instructions().end();
@@ -154,17 +190,39 @@ impl Reencode for Pruner {
 
 /// `module` without the function imports in `removals`, each replaced by a
 /// function of the same type defined in the module; every reference to a
-/// function index is renumbered. Imports in `removals` that the module does
-/// not have are ignored; the names of those it had are returned.
-pub fn prune(module: &[u8], removals: Removals<'_>) -> Result<(Vec<u8>, Vec<String>), PruneError> {
+/// function index is renumbered. With a `table_import`, the module also
+/// imports that table, and references to its own tables are renumbered.
+/// Imports in `removals` that the module does not have are ignored; the
+/// names of those it had are returned.
+pub fn prune(
+    module: &[u8],
+    removals: Removals<'_>,
+    table_import: Option<TableImport<'_>>,
+) -> Result<(Vec<u8>, Vec<String>), PruneError> {
     let invalid = |e: wasmparser::BinaryReaderError| PruneError(format!("reading the engine's core module: {e}"));
-    let mut pruner = Pruner { removed: BTreeMap::new(), stubs: Vec::new(), imported_functions: 0, defined_functions: 0 };
+    let mut pruner = Pruner {
+        removed: BTreeMap::new(),
+        stubs: Vec::new(),
+        imported_functions: 0,
+        defined_functions: 0,
+        parameters: Vec::new(),
+        imported_tables: 0,
+        table_import,
+    };
     let mut pruned_names = Vec::new();
     for payload in Parser::new(0).parse_all(module) {
         match payload.map_err(invalid)? {
+            Payload::TypeSection(section) => {
+                for ty in section.into_iter_err_on_gc_types() {
+                    pruner.parameters.push(ty.map_err(invalid)?.params().len());
+                }
+            }
             Payload::ImportSection(section) => {
                 for import in section.into_imports() {
                     let import = import.map_err(invalid)?;
+                    if let TypeRef::Table(_) = import.ty {
+                        pruner.imported_tables += 1;
+                    }
                     let TypeRef::Func(ty) = import.ty else { continue };
                     let index = pruner.imported_functions;
                     pruner.imported_functions += 1;

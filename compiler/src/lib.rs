@@ -195,4 +195,39 @@ mod tests {
         assert!(imports.iter().any(|name| name.starts_with("wasi:clocks/wall-clock@")), "{imports:?}");
         assert!(!imports.iter().any(|name| name.starts_with("wasi:cli/")), "{imports:?}");
     }
+
+    #[test]
+    fn the_engine_calls_through_the_shim_table_itself() {
+        // build/shim.rs: the imports lowered after the core module exists
+        // (their options name its memory or `cabi_realloc`) are called
+        // through wit-component's shim table, not imported from the shim,
+        // whose every function would cost each instantiation a funcref.
+        let core = wasmparser::Parser::new(0)
+            .parse_all(ENGINE_WASM)
+            .filter_map(|payload| match payload.unwrap() {
+                wasmparser::Payload::ModuleSection { unchecked_range, .. } => Some(&ENGINE_WASM[unchecked_range]),
+                _ => None,
+            })
+            .max_by_key(|module| module.len())
+            .unwrap();
+        let (mut functions, mut tables) = (Vec::new(), Vec::new());
+        for payload in wasmparser::Parser::new(0).parse_all(core) {
+            if let wasmparser::Payload::ImportSection(section) = payload.unwrap() {
+                for import in section.into_imports() {
+                    let import = import.unwrap();
+                    match import.ty {
+                        wasmparser::TypeRef::Func(_) => functions.push(format!("{}#{}", import.module, import.name)),
+                        wasmparser::TypeRef::Table(_) => tables.push(import.module.to_owned()),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert_eq!(tables, ["edgefn:shim"]);
+        // Lowered with the core module's memory and realloc: through the table.
+        assert!(!functions.iter().any(|f| f.ends_with("#[method]fields.entries")), "{functions:?}");
+        assert!(!functions.iter().any(|f| f.starts_with("edgefn:function/console@")), "{functions:?}");
+        // Lowered without them: still imported directly.
+        assert!(functions.iter().any(|f| f.ends_with("#[resource-drop]fields")), "{functions:?}");
+    }
 }
