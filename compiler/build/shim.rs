@@ -58,10 +58,10 @@ pub fn call_through_shim_table(component: &[u8]) -> Result<Vec<u8>, String> {
     let spaces = IndexSpaces::of(&sections)?;
 
     let shims: HashMap<u32, Shim> = spaces
-        .modules
+        .module_sections
         .iter()
         .enumerate()
-        .filter_map(|(index, module)| Some((index as u32, Shim::recognize((*module)?)?)))
+        .filter_map(|(index, section)| Some((index as u32, Shim::recognize(sections[(*section)?].contents)?)))
         .collect();
     if shims.len() != 1 {
         return Err(format!("expected one shim module in the engine component, found {}", shims.len()));
@@ -93,6 +93,7 @@ pub fn call_through_shim_table(component: &[u8]) -> Result<Vec<u8>, String> {
         if removals.is_empty() {
             continue;
         }
+        shim_instances.sort_unstable();
         shim_instances.dedup();
         let [shim_instance] = shim_instances[..] else {
             return Err(format!("core instance {instance} imports from {} shim instances", shim_instances.len()));
@@ -114,7 +115,8 @@ pub fn call_through_shim_table(component: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("the core module is instantiated {instantiations} times; rewriting it would change them all"));
     }
 
-    let main = spaces.modules[main_module as usize].ok_or("the core module is not defined in the component")?;
+    let main_section = spaces.module_sections[main_module as usize].ok_or("the core module is not defined in the component")?;
+    let main = sections[main_section].contents;
     let table = TableImport { module: SHIM_ARGUMENT, name: &shim.table_name, ty: shim.table_type };
     let (rewritten, removed) = prune::prune(main, &removals, Some(table)).map_err(|e| e.to_string())?;
     if removed.len() != removals.len() {
@@ -122,15 +124,10 @@ pub fn call_through_shim_table(component: &[u8]) -> Result<Vec<u8>, String> {
     }
 
     let mut out = component[..8].to_vec();
-    let mut module_index = 0;
     let mut instance_index = 0;
-    for section in &sections {
+    for (position, section) in sections.iter().enumerate() {
         match section.id {
-            CORE_MODULE_SECTION => {
-                let contents = if module_index == main_module { &rewritten[..] } else { section.contents };
-                push_section(&mut out, section.id, contents);
-                module_index += 1;
-            }
+            CORE_MODULE_SECTION if position == main_section => push_section(&mut out, section.id, &rewritten),
             CORE_INSTANCE_SECTION => {
                 let entries = read_instances(section)?;
                 let first = instance_index;
@@ -225,9 +222,9 @@ enum CoreFunc<'a> {
 }
 
 /// The component's core index spaces that the rewrite reads: modules (the
-/// bytes of those defined in it), instances and functions.
+/// section of each one defined in it), instances and functions.
 struct IndexSpaces<'a> {
-    modules: Vec<Option<&'a [u8]>>,
+    module_sections: Vec<Option<usize>>,
     instances: Vec<CoreInstance<'a>>,
     funcs: Vec<CoreFunc<'a>>,
 }
@@ -235,11 +232,11 @@ struct IndexSpaces<'a> {
 impl<'a> IndexSpaces<'a> {
     fn of(sections: &[Section<'a>]) -> Result<Self, String> {
         let invalid = |e: wasmparser::BinaryReaderError| format!("reading the engine component: {e}");
-        let mut spaces = IndexSpaces { modules: Vec::new(), instances: Vec::new(), funcs: Vec::new() };
-        for section in sections {
+        let mut spaces = IndexSpaces { module_sections: Vec::new(), instances: Vec::new(), funcs: Vec::new() };
+        for (position, section) in sections.iter().enumerate() {
             let reader = BinaryReader::new(section.contents, section.offset);
             match section.id {
-                CORE_MODULE_SECTION => spaces.modules.push(Some(section.contents)),
+                CORE_MODULE_SECTION => spaces.module_sections.push(Some(position)),
                 CORE_INSTANCE_SECTION => {
                     for entry in read_instances(section)? {
                         spaces.instances.push(match entry {
@@ -259,7 +256,9 @@ impl<'a> IndexSpaces<'a> {
                             ComponentAlias::CoreInstanceExport { kind: ExternalKind::Func, instance_index, name } => {
                                 spaces.funcs.push(CoreFunc::Export { instance: instance_index, name });
                             }
-                            ComponentAlias::Outer { kind: ComponentOuterAliasKind::CoreModule, .. } => spaces.modules.push(None),
+                            ComponentAlias::Outer { kind: ComponentOuterAliasKind::CoreModule, .. } => {
+                                spaces.module_sections.push(None);
+                            }
                             _ => {}
                         }
                     }
