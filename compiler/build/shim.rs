@@ -3,8 +3,9 @@
 //! functions.
 //!
 //! Why: an import whose canonical options name the core module's memory or
-//! `cabi_realloc` (28 of the engine's, 16 of them `wasi:http` and `wasi:io`)
-//! can only be lowered once that module is instantiated. So wit-component
+//! `cabi_realloc` (28 of the engine's: 18 of `wasi:http` and `wasi:io`, 8 of
+//! edgefn's console, secrets, database and module state, the wall clock and
+//! the insecure seed) can only be lowered once that module is instantiated. So wit-component
 //! makes a small shim module whose function `k` calls slot `k` of the shim's
 //! table, gives those functions to the core module as its imports, and fills
 //! the table with the lowered functions afterwards (the fixup module). For
