@@ -10,6 +10,7 @@
 //! use are taken out first (see `prune` and [`UNUSABLE_IMPORTS`]).
 
 mod prune;
+mod sections;
 mod shim;
 
 use prune::Stub;

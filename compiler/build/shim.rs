@@ -33,11 +33,14 @@
 //! is left as it is; the result is validated.
 
 use crate::prune::{self, Stub, TableImport};
+use crate::sections::{
+    push_section, sections, Section, ALIAS_SECTION, CANONICAL_SECTION, CORE_INSTANCE_SECTION, CORE_MODULE_SECTION,
+};
 use std::collections::HashMap;
 use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{Encode, ModuleArg};
 use wasmparser::{
-    BinaryReader, CanonicalFunction, ComponentAlias, ComponentAliasSectionReader, ComponentCanonicalSectionReader,
+    CanonicalFunction, ComponentAlias, ComponentAliasSectionReader, ComponentCanonicalSectionReader,
     ComponentOuterAliasKind, ExternalKind, Instance, InstanceSectionReader, Operator, Parser, Payload,
 };
 
@@ -45,12 +48,6 @@ use wasmparser::{
 /// the module name of the import, and of the instantiation argument that
 /// provides it.
 pub const SHIM_ARGUMENT: &str = "edgefn:shim";
-
-/// Component section ids (the component model's binary format).
-const CORE_MODULE_SECTION: u8 = 1;
-const CORE_INSTANCE_SECTION: u8 = 2;
-const ALIAS_SECTION: u8 = 6;
-const CANONICAL_SECTION: u8 = 8;
 
 /// `component` with its core module calling the shim's table directly (see
 /// the module documentation).
@@ -171,43 +168,11 @@ pub fn call_through_shim_table(component: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A top-level section of a component.
-struct Section<'a> {
-    id: u8,
-    contents: &'a [u8],
-    /// Where `contents` starts in the component, for readers' error offsets.
-    offset: usize,
-}
-
-fn sections(component: &[u8]) -> Result<Vec<Section<'_>>, String> {
-    const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
-    if !component.starts_with(&COMPONENT_HEADER) {
-        return Err("the engine is not a component".into());
-    }
-    let invalid = |e: wasmparser::BinaryReaderError| format!("reading the engine component: {e}");
-    let mut reader = BinaryReader::new(&component[8..], 8);
-    let mut sections = Vec::new();
-    while !reader.eof() {
-        let id = reader.read_u8().map_err(invalid)?;
-        let size = reader.read_var_u32().map_err(invalid)? as usize;
-        let offset = reader.original_position();
-        let contents = reader.read_bytes(size).map_err(invalid)?;
-        sections.push(Section { id, contents, offset });
-    }
-    Ok(sections)
-}
-
 fn read_instances<'a>(section: &Section<'a>) -> Result<Vec<Instance<'a>>, String> {
     let invalid = |e: wasmparser::BinaryReaderError| format!("reading a core instance section: {e}");
-    InstanceSectionReader::new(BinaryReader::new(section.contents, section.offset))
+    InstanceSectionReader::new(section.reader())
         .and_then(|reader| reader.into_iter().collect())
         .map_err(invalid)
-}
-
-fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
-    out.push(id);
-    (contents.len() as u32).encode(out);
-    out.extend_from_slice(contents);
 }
 
 enum CoreInstance<'a> {
@@ -235,7 +200,7 @@ impl<'a> IndexSpaces<'a> {
         let invalid = |e: wasmparser::BinaryReaderError| format!("reading the engine component: {e}");
         let mut spaces = IndexSpaces { module_sections: Vec::new(), instances: Vec::new(), funcs: Vec::new() };
         for (position, section) in sections.iter().enumerate() {
-            let reader = BinaryReader::new(section.contents, section.offset);
+            let reader = section.reader();
             match section.id {
                 CORE_MODULE_SECTION => spaces.module_sections.push(Some(position)),
                 CORE_INSTANCE_SECTION => {
