@@ -9,6 +9,7 @@
 //! than by the target's linker, so that the WASI imports no function can
 //! use are taken out first (see `prune` and [`UNUSABLE_IMPORTS`]).
 
+mod post_return;
 mod prune;
 mod sections;
 mod shim;
@@ -138,7 +139,8 @@ fn check_state_lives_in_memory(core: &[u8]) {
 
 /// The engine's core module, less [`UNUSABLE_IMPORTS`], as a component, made
 /// as the target's linker (`wasm-component-ld`) makes it by default, except
-/// that the core module calls through the shim's table itself (`shim`).
+/// that the core module calls through the shim's table itself (`shim`) and
+/// the exports have no post-return functions (`post_return`).
 fn componentize(core: &[u8]) -> Vec<u8> {
     check_state_lives_in_memory(core);
     let (pruned, removed) = prune::prune(core, UNUSABLE_IMPORTS, None).unwrap_or_else(|e| panic!("{e}"));
@@ -158,8 +160,10 @@ fn componentize(core: &[u8]) -> Vec<u8> {
         .module(&pruned)
         .and_then(|mut encoder| encoder.encode())
         .unwrap_or_else(|e| panic!("making the engine a component: {e:#}"));
-    shim::call_through_shim_table(&component)
-        .unwrap_or_else(|e| panic!("letting the engine call wit-component's shim table itself: {e}"))
+    let component = shim::call_through_shim_table(&component)
+        .unwrap_or_else(|e| panic!("letting the engine call wit-component's shim table itself: {e}"));
+    post_return::without_post_return(&component)
+        .unwrap_or_else(|e| panic!("taking the post-return functions out of the engine's exports: {e}"))
 }
 
 /// A WASI SDK layout made of symlinks into Debian's packages.

@@ -1,5 +1,5 @@
 //! The top-level sections of a component, for the rewrites that change a
-//! few of them and copy the rest byte for byte (`shim`).
+//! few of them and copy the rest byte for byte (`shim`, `post_return`).
 
 use wasm_encoder::Encode;
 use wasmparser::BinaryReader;

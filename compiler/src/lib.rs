@@ -230,4 +230,24 @@ mod tests {
         // Lowered without them: still imported directly.
         assert!(functions.iter().any(|f| f.ends_with("#[resource-drop]fields")), "{functions:?}");
     }
+
+    #[test]
+    fn no_export_of_the_engine_has_a_post_return_function() {
+        // build/post_return.rs: every instance serves one call and is then
+        // dropped, so the functions that would free what an export returned
+        // only cost each instantiation a funcref.
+        let mut lifted = Vec::new();
+        for payload in wasmparser::Parser::new(0).parse_all(ENGINE_WASM) {
+            let payload = payload.unwrap();
+            if let wasmparser::Payload::ComponentCanonicalSection(section) = payload {
+                for function in section {
+                    if let wasmparser::CanonicalFunction::Lift { options, .. } = function.unwrap() {
+                        lifted.push(options.iter().any(|o| matches!(o, wasmparser::CanonicalOption::PostReturn(_))));
+                    }
+                }
+            }
+        }
+        // initialize-runtime, compile, handle, prepare, resume.
+        assert_eq!(lifted, [false; 5]);
+    }
 }
