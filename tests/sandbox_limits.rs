@@ -107,6 +107,52 @@ async fn memory_a_function_lets_go_of_is_reused_within_its_limit() {
     assert!(record["peak_memory_bytes"].as_u64().unwrap() <= 4 << 20, "{record}");
 }
 
+/// A function whose requests grow its memory moves to the sandbox's group for
+/// large functions, and the group it left gets a fresh copy of the engine
+/// (host/src/sandbox/mod.rs, `LARGE_GROUP`): requests to it and to the
+/// functions it leaves behind are served before, during and after the swap.
+#[tokio::test]
+async fn a_large_function_moves_out_and_its_old_group_keeps_serving() {
+    let server = TestServer::start().await;
+    // The first function and the fifth share a group.
+    server.deploy("large", "many-objects").await;
+    for name in ["second", "third", "fourth", "neighbour"] {
+        server.deploy(name, "echo").await;
+    }
+    let first = server.get("large").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(first.json(), json!({"items": 20000, "last": "item 19999"}));
+    let record = server.execution(first.header("x-edgefn-invocation-id").unwrap()).await;
+    assert!(record["peak_memory_bytes"].as_u64().unwrap() > 3 << 20, "{record}");
+
+    let server = &server;
+    // Both functions at once, the large one a third of the time.
+    let serve_both = || async move {
+        let requests = (0..24).map(|i| {
+            let name = if i % 3 == 0 { "large" } else { "neighbour" };
+            async move { (name, server.get(name).await) }
+        });
+        for (name, reply) in futures::future::join_all(requests).await {
+            assert_eq!(reply.status, StatusCode::OK, "{name}: {}", reply.text());
+        }
+    };
+    serve_both().await;
+    // The move, and the fresh copy the group it left got (loaded in the
+    // background while the requests above ran).
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = server.send(server.get_with_key("/metrics")).await.text();
+        if metrics.contains("edgefn_engine_copies_replaced 1\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains("edgefn_large_functions 1\n"), "{metrics}");
+    assert!(metrics.contains("edgefn_engine_copies_replaced 1\n"), "{metrics}");
+    serve_both().await;
+    assert_still_healthy(server).await;
+}
+
 #[tokio::test]
 async fn deep_recursion_fails_cleanly() {
     let server = TestServer::start().await;

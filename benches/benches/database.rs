@@ -104,7 +104,7 @@ fn database_query(c: &mut Criterion) {
                 let invocation = Invocation { id: "bench".into(), function_name: "items".into(), version: 1, caller: None, secret_names: Vec::new() };
                 let database = ApplicationDatabase::new(app.clone(), context.clone(), DatabaseLimits::default());
                 let execution =
-                    sandbox.invoke(function.group, function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();
+                    sandbox.invoke(&function.group, function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Capabilities { database, ..Default::default() }, &Default::default()).await.unwrap();
                 let response = execution.result.expect("the function answers");
                 assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
             })

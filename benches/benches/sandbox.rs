@@ -45,7 +45,7 @@ fn sandbox_overhead(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let invocation = invocation(caller.clone());
                 let execution = sandbox
-                    .invoke(function.group, function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Default::default(), &Default::default())
+                    .invoke(&function.group, function.bytecode.clone(), function.module_state.clone(), request(), invocation, &limits, Default::default(), &Default::default())
                     .await
                     .unwrap();
                 assert!(execution.result.is_ok());

@@ -42,7 +42,7 @@ async fn run(State(hello): State<Arc<Hello>>, method: Method, uri: Uri, headers:
     let invocation = Invocation { id: "bench".into(), function_name: "hello".into(), version: 1, caller: None, secret_names: Vec::new() };
     let execution = hello
         .sandbox
-        .invoke(hello.function.group, hello.function.bytecode.clone(), hello.function.module_state.clone(), request, invocation, &Limits::DEFAULT, Default::default(), &Default::default())
+        .invoke(&hello.function.group, hello.function.bytecode.clone(), hello.function.module_state.clone(), request, invocation, &Limits::DEFAULT, Default::default(), &Default::default())
         .await;
     let response = match execution {
         Ok(execution) => match execution.result {

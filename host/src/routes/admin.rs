@@ -43,7 +43,11 @@ pub fn metrics_behind_key(state: AppState) -> axum::routing::MethodRouter<AppSta
 
 /// The Prometheus metrics as OpenMetrics text.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.sandbox.in_flight());
+    let text = state.metrics.render(crate::telemetry::metrics::SandboxGauges {
+        in_flight: state.sandbox.in_flight(),
+        large_functions: state.sandbox.large_functions(),
+        engine_copies_replaced: state.sandbox.engine_copies_replaced(),
+    });
     ([(header::CONTENT_TYPE, crate::telemetry::metrics::CONTENT_TYPE)], text).into_response()
 }
 

@@ -258,7 +258,7 @@ async fn run(
     let mut execution = state
         .sandbox
         .invoke(
-            deployment.slot_group,
+            &deployment.slot_group,
             deployment.bytecode.clone(),
             deployment.module_state.clone(),
             request,

@@ -27,8 +27,8 @@ use crate::telemetry::InvocationTrace;
 use edgefn_world::types::{Failure, FailureKind, Invocation, Request, Response};
 use edgefn_world::FunctionPre;
 use limits::{Limits, MemoryLimiter};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 use store::StoreState;
 use tokio::sync::Semaphore;
@@ -186,14 +186,41 @@ type PrepareResults = (Result<(), Failure>,);
 type ResumeParams = (u32,);
 
 /// How many copies of the engine requests run in: functions are spread over
-/// them, each function always on the same one (see `EngineCopy`).
+/// them, each function on the same one until its requests turn out to be
+/// large (see `EngineCopy`).
 pub const SLOT_GROUPS: usize = 4;
+
+/// The copy after the [`SLOT_GROUPS`]: functions whose requests grow their
+/// memory by [`LARGE_MEMORY_GROWTH`] or more move there, away from the
+/// functions whose slots they would otherwise keep writing pages into.
+const LARGE_GROUP: usize = SLOT_GROUPS;
+
+/// How far past a fresh instance's memory a request must grow the memory for
+/// its function to count as large. Before growing it, such a request has
+/// used up the engine's request arena (256 KiB) and the free blocks of the
+/// snapshot's heap: pages all over the slot's memory, each of which stays
+/// the slot's private copy and is copied back by every later reset of the
+/// slot, whichever function it serves (measured in `benches/README.md`,
+/// seventh session: a function building 20,000 objects, peak memory 5.2 MB
+/// against a fresh instance's 2.3 MB, raised hello world's CPU per request
+/// by a third to a half in the group they shared). Hello world and the JSON
+/// API never grow it. A function that writes less than that, short of
+/// growing the memory, is not caught.
+const LARGE_MEMORY_GROWTH: u64 = 1 << 20;
 
 /// The engine image, pre-instantiated, with the pool in front of it.
 pub struct Sandbox {
     engine: wasmtime::Engine,
-    /// What requests run in, one copy per group of functions.
-    serving: Vec<EngineCopy>,
+    /// What requests run in, one copy per group of functions and one for
+    /// large functions; a group's copy is replaced by a fresh one when a
+    /// large function leaves it (see [`Sandbox::move_to_large_group`]).
+    serving: Arc<[RwLock<Arc<EngineCopy>>]>,
+    /// What a fresh copy is loaded from.
+    source: Arc<CopySource>,
+    /// A request that reaches this much memory makes its function large.
+    large_memory_bytes: u64,
+    /// Serving copies replaced by fresh ones so far.
+    copies_replaced: Arc<AtomicU64>,
     /// What deploy-time work runs in: compiling sources, preparing module
     /// states, a fresh instance's memory.
     setup: EngineCopy,
@@ -206,13 +233,23 @@ pub struct Sandbox {
     _epoch: EpochTicker,
 }
 
-/// A group of functions whose requests share pool slots with each other only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotGroup(usize);
+/// The group of functions whose requests share pool slots with each other
+/// only that a function is in: shared by every holder, so that a move to the
+/// large group reaches the deployments that hold it without a lookup per
+/// request.
+#[derive(Debug, Clone)]
+pub struct SlotGroup(Arc<AtomicUsize>);
+
+impl SlotGroup {
+    fn index(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 #[derive(Default)]
 struct SlotGroups {
     by_function: std::collections::HashMap<String, SlotGroup>,
+    /// Functions per group, the large group's not counted.
     members: [usize; SLOT_GROUPS],
 }
 
@@ -220,13 +257,45 @@ impl SlotGroups {
     /// `function`'s group, which a function seen for the first time gets:
     /// the one with the fewest, the first of those.
     fn of(&mut self, function: &str) -> SlotGroup {
-        if let Some(&group) = self.by_function.get(function) {
-            return group;
+        if let Some(group) = self.by_function.get(function) {
+            return group.clone();
         }
         let fewest = (0..SLOT_GROUPS).min_by_key(|&index| (self.members[index], index)).expect("SLOT_GROUPS > 0");
         self.members[fewest] += 1;
-        self.by_function.insert(function.to_owned(), SlotGroup(fewest));
-        SlotGroup(fewest)
+        let group = SlotGroup(Arc::new(AtomicUsize::new(fewest)));
+        self.by_function.insert(function.to_owned(), group.clone());
+        group
+    }
+
+    /// Moves a function's `group` to the large group; the group it left, if
+    /// it was not there already.
+    fn move_to_large(&mut self, group: &SlotGroup) -> Option<usize> {
+        let left = group.0.swap(LARGE_GROUP, Ordering::Relaxed);
+        if left == LARGE_GROUP {
+            return None;
+        }
+        self.members[left] -= 1;
+        Some(left)
+    }
+}
+
+/// What a fresh serving copy of the engine is made from.
+struct CopySource {
+    engine: wasmtime::Engine,
+    linker: wasmtime::component::Linker<StoreState>,
+    image: engine_image::EngineImage,
+    config: SandboxConfig,
+    /// The sandbox's slots: a fresh copy's first instance takes one too.
+    slots: Arc<Semaphore>,
+}
+
+impl CopySource {
+    /// A new copy, instantiated once (see [`instantiate_at_startup`]).
+    async fn fresh_copy(&self) -> anyhow::Result<EngineCopy> {
+        let copy = EngineCopy::new(&self.linker, &self.image.load(&self.engine)?)?;
+        let _slot = self.slots.acquire().await.expect("the slot semaphore is never closed");
+        drop(instantiate_at_startup(&self.engine, &copy, &self.config).await?);
+        Ok(copy)
     }
 }
 
@@ -241,7 +310,8 @@ impl SlotGroups {
 /// the engine (other modules to wasmtime) keep functions in separate slots:
 /// deploy-time work, which writes far more than a request (a compile of
 /// hello world writes about 290 pages, a request about 32), in its own, and
-/// requests in one of [`SLOT_GROUPS`] by function. The copies map their
+/// requests in one of [`SLOT_GROUPS`] by function, or in the copy kept for
+/// large functions ([`LARGE_GROUP`]). The copies map their
 /// machine code and their memory image from one file
 /// (`engine_image::EngineImage`), so they share those pages: measured, the
 /// server's proportional set size is unchanged by them (RSS, which counts
@@ -273,14 +343,25 @@ impl Sandbox {
         let (image, first) =
             engine_image::load_or_build(&engine, &linker, StoreState::for_setup(&config), &config.cache_dir).await?;
         let setup = EngineCopy::new(&linker, &first)?;
-        let serving =
-            (0..SLOT_GROUPS).map(|_| EngineCopy::new(&linker, &image.load(&engine)?)).collect::<anyhow::Result<Vec<_>>>()?;
+        let serving = (0..=LARGE_GROUP)
+            .map(|_| EngineCopy::new(&linker, &image.load(&engine)?))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let pristine = prepare_memory_images(&engine, &setup, &serving, &config).await?;
+        let slots = Arc::new(Semaphore::new(config.max_instances as usize));
         Ok(Sandbox {
             _epoch: EpochTicker::start(engine.clone()),
-            slots: Arc::new(Semaphore::new(config.max_instances as usize)),
+            large_memory_bytes: pristine.memory_size() as u64 + LARGE_MEMORY_GROWTH,
+            copies_replaced: Default::default(),
+            source: Arc::new(CopySource {
+                engine: engine.clone(),
+                linker,
+                image,
+                config: config.clone(),
+                slots: slots.clone(),
+            }),
+            slots,
             engine,
-            serving,
+            serving: serving.into_iter().map(|copy| RwLock::new(Arc::new(copy))).collect(),
             setup,
             groups: Default::default(),
             pristine,
@@ -288,11 +369,48 @@ impl Sandbox {
         })
     }
 
-    /// The group `function`'s requests run in: the same for as long as the
-    /// server runs; a function seen for the first time joins the group with
-    /// the fewest.
+    /// The group `function`'s requests run in: a function seen for the first
+    /// time joins the group with the fewest, and stays there for as long as
+    /// the server runs unless its requests turn out to be large.
     pub fn slot_group(&self, function: &str) -> SlotGroup {
         self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).of(function)
+    }
+
+    /// Moves `function` (whose group is `group`) to the large group, and
+    /// replaces the copy of the group it left with a fresh one: the old
+    /// copy's slots hold what the function wrote, and wasmtime maps the
+    /// image afresh into a slot whose module was dropped, once the requests
+    /// still running in it end.
+    fn move_to_large_group(&self, function: &str, group: &SlotGroup) {
+        let Some(left) = self.groups.lock().unwrap_or_else(PoisonError::into_inner).move_to_large(group) else { return };
+        tracing::info!(
+            function,
+            group = left,
+            "a request grew the function's memory past the large-function threshold; \
+             it moves to the large functions' group, and the group it left gets a fresh copy of the engine"
+        );
+        let (source, serving, replaced) = (self.source.clone(), self.serving.clone(), self.copies_replaced.clone());
+        tokio::spawn(async move {
+            match source.fresh_copy().await {
+                Ok(copy) => {
+                    *serving[left].write().unwrap_or_else(PoisonError::into_inner) = Arc::new(copy);
+                    replaced.fetch_add(1, Ordering::Relaxed);
+                }
+                // The group keeps its copy, and its slots what they hold.
+                Err(error) => tracing::warn!(group = left, error = %format!("{error:#}"), "a fresh copy of the engine failed to load"),
+            }
+        });
+    }
+
+    /// Functions moved to the large functions' group so far.
+    pub fn large_functions(&self) -> usize {
+        let groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        groups.by_function.values().filter(|group| group.index() == LARGE_GROUP).count()
+    }
+
+    /// Serving copies of the engine replaced by fresh ones so far.
+    pub fn engine_copies_replaced(&self) -> u64 {
+        self.copies_replaced.load(Ordering::Relaxed)
     }
 
     /// Instances running right now (request and compile slots in use).
@@ -360,7 +478,7 @@ impl Sandbox {
     #[allow(clippy::too_many_arguments)]
     pub async fn invoke(
         &self,
-        group: SlotGroup,
+        group: &SlotGroup,
         bytecode: Arc<[u8]>,
         module_state: Option<Arc<ModuleState>>,
         request: Request,
@@ -369,9 +487,10 @@ impl Sandbox {
         capabilities: Capabilities,
         trace: &InvocationTrace,
     ) -> Result<Execution<Response>, Overloaded> {
-        let copy = &self.serving[group.0];
+        let copy = self.serving[group.index()].read().unwrap_or_else(PoisonError::into_inner).clone();
         let exports = copy.exports;
-        self.run(copy, limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
+        let (request, invocation) = (&request, &invocation);
+        let execution = self.run(&copy, limits, capabilities, Some(trace), async move |store: &mut Store<StoreState>, instance: &Instance| {
             let bytecode: &[u8] = match module_state {
                 Some(state) => {
                     let resume = exports.resume(store, instance);
@@ -384,10 +503,14 @@ impl Sandbox {
                 None => &bytecode,
             };
             let handle = exports.handle(store, instance);
-            let (handled,) = handle.call_async(&mut *store, (bytecode, &request, &invocation)).await?;
+            let (handled,) = handle.call_async(&mut *store, (bytecode, request, invocation)).await?;
             Ok(handled.map_err(ExecutionError::from_failure))
         })
-        .await
+        .await?;
+        if execution.peak_memory_bytes >= self.large_memory_bytes {
+            self.move_to_large_group(&invocation.function_name, group);
+        }
+        Ok(execution)
     }
 
     async fn run<T>(
@@ -704,11 +827,26 @@ mod tests {
     #[test]
     fn functions_are_spread_over_the_slot_groups_and_keep_theirs() {
         let mut groups = SlotGroups::default();
-        let first: Vec<SlotGroup> = (0..SLOT_GROUPS).map(|i| groups.of(&format!("f{i}"))).collect();
+        let first: Vec<usize> = (0..SLOT_GROUPS).map(|i| groups.of(&format!("f{i}")).index()).collect();
         // One function per group before any group gets a second.
-        assert_eq!(first, (0..SLOT_GROUPS).map(SlotGroup).collect::<Vec<_>>());
-        assert_eq!(groups.of("f1"), SlotGroup(1), "a function keeps its group");
-        assert_eq!(groups.of("next"), SlotGroup(0), "then the groups fill up in turn");
+        assert_eq!(first, (0..SLOT_GROUPS).collect::<Vec<_>>());
+        assert_eq!(groups.of("f1").index(), 1, "a function keeps its group");
+        assert_eq!(groups.of("next").index(), 0, "then the groups fill up in turn");
         assert_eq!(groups.members.iter().sum::<usize>(), SLOT_GROUPS + 1);
+    }
+
+    #[test]
+    fn a_large_function_leaves_its_group_once_and_every_holder_sees_it() {
+        let mut groups = SlotGroups::default();
+        let held = groups.of("big");
+        groups.of("small");
+        let again = groups.of("big");
+        assert_eq!(groups.move_to_large(&again), Some(0), "the group it left");
+        assert_eq!(held.index(), LARGE_GROUP, "a deployment holding the group follows the move");
+        assert_eq!(groups.of("big").index(), LARGE_GROUP);
+        assert_eq!(groups.move_to_large(&held), None, "a second large request moves nothing");
+        assert_eq!(groups.members, [0, 1, 0, 0]);
+        // The group it left has room again: the next function joins it.
+        assert_eq!(groups.of("next").index(), 0);
     }
 }

@@ -68,6 +68,11 @@ impl SavedMemory {
         SavedMemory { bytes: memory.to_vec(), read: vec![true; memory.len().div_ceil(HOST_PAGE)] }
     }
 
+    /// The size of the memory it was saved from, in bytes.
+    pub fn memory_size(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The pages of `memory` this slot of the pool ever wrote; the others
     /// still show the engine image, as in a fresh instance, and are left
     /// unread. Why: reading a page maps it into the slot, and every reset

@@ -46,6 +46,8 @@ pub struct Metrics {
     database_queries: Family<FunctionLabel, Counter>,
     deploys: Family<DeployLabels, Counter>,
     in_flight: Gauge,
+    large_functions: Gauge,
+    engine_copies_replaced: Gauge,
     /// Active-deployment cache lookups answered from memory.
     pub deployment_cache_hits: Counter,
     /// Lookups that read the database (and maybe rebuilt bytecode).
@@ -79,11 +81,35 @@ impl Metrics {
         registry.register("deploys", "Deploys through the build endpoint, by result (ok, rejected)", deploys.clone());
         let in_flight = Gauge::default();
         registry.register("instances_in_flight", "Sandbox instances running right now", in_flight.clone());
+        let large_functions = Gauge::default();
+        registry.register(
+            "large_functions",
+            "Functions moved to the sandbox's group for large functions (a request grew their memory 1 MiB past a fresh instance's)",
+            large_functions.clone(),
+        );
+        let engine_copies_replaced = Gauge::default();
+        registry.register(
+            "engine_copies_replaced",
+            "Copies of the engine replaced by fresh ones since the server started, as large functions left their groups",
+            engine_copies_replaced.clone(),
+        );
         let deployment_cache_hits = Counter::default();
         registry.register("deployment_cache_hits", "Active-deployment lookups served from memory", deployment_cache_hits.clone());
         let deployment_cache_misses = Counter::default();
         registry.register("deployment_cache_misses", "Active-deployment lookups that read the database", deployment_cache_misses.clone());
-        Metrics { registry, invocations, durations, fuel, database_queries, deploys, in_flight, deployment_cache_hits, deployment_cache_misses }
+        Metrics {
+            registry,
+            invocations,
+            durations,
+            fuel,
+            database_queries,
+            deploys,
+            in_flight,
+            large_functions,
+            engine_copies_replaced,
+            deployment_cache_hits,
+            deployment_cache_misses,
+        }
     }
 
     /// Counts a finished invocation from its execution record.
@@ -105,13 +131,23 @@ impl Metrics {
         self.deploys.get_or_create(&DeployLabels { function: function.into(), result: result.into() }).inc();
     }
 
-    /// The OpenMetrics text, with `in_flight` instances as of now.
-    pub fn render(&self, in_flight: usize) -> String {
-        self.in_flight.set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+    /// The OpenMetrics text, with the sandbox's state as of now.
+    pub fn render(&self, sandbox: SandboxGauges) -> String {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.in_flight.set(gauge(sandbox.in_flight as u64));
+        self.large_functions.set(gauge(sandbox.large_functions as u64));
+        self.engine_copies_replaced.set(gauge(sandbox.engine_copies_replaced));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
     }
+}
+
+/// What the sandbox reports at each scrape.
+pub struct SandboxGauges {
+    pub in_flight: usize,
+    pub large_functions: usize,
+    pub engine_copies_replaced: u64,
 }
 
 /// The content type of [`Metrics::render`]'s text.
@@ -126,9 +162,11 @@ mod tests {
         let metrics = Metrics::new();
         metrics.deployed("hello", true);
         metrics.deployment_cache_hits.inc();
-        let text = metrics.render(3);
+        let text = metrics.render(SandboxGauges { in_flight: 3, large_functions: 1, engine_copies_replaced: 2 });
         assert!(text.contains("edgefn_deploys_total{function=\"hello\",result=\"ok\"} 1"), "{text}");
         assert!(text.contains("edgefn_instances_in_flight 3"), "{text}");
+        assert!(text.contains("edgefn_large_functions 1"), "{text}");
+        assert!(text.contains("edgefn_engine_copies_replaced 2"), "{text}");
         assert!(text.contains("edgefn_deployment_cache_hits_total 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
